@@ -1,0 +1,1 @@
+"""The agent: launcher, bootstrap, configuration, exporters, metrics and the plugin registry."""

@@ -1,0 +1,256 @@
+"""Settings, read once from the environment.
+
+Standard ``OTEL_*`` variables keep their meaning (the OpenTelemetry SDK reads most of them
+itself: service name, resource attributes, OTLP endpoint, protocol, headers, sampler, batch
+sizes). Our own settings are ``LLM_INSTRUMENT_<SETTING>`` or
+``LLM_INSTRUMENT_<PLUGIN>_<SETTING>``, and every one of them is also a launcher option
+(``OPTIONS`` below drives both), so the CLI, the environment and Kubernetes injection share
+one path. A bad value never stops the application: it is collected into ``Settings.problems``,
+reported in one warning line at start-up, and the default is used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+EXPORTERS = ("otlp", "console", "local", "none")
+PROTOCOLS = ("http/protobuf", "grpc")
+DEFAULT_LOCAL_STORE = os.path.join(".llm-instrument", "traces.db")
+DEFAULT_MAX_CONTENT_LENGTH = 4096
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def parse_port(raw: str) -> int:
+    port = int(raw)
+    if not 0 < port < 65536:
+        raise ValueError(f"port out of range: {port}")
+    return port
+
+
+def parse_positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError(f"expected a positive integer, got {value}")
+    return value
+
+
+def parse_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def parse_names(raw: str) -> frozenset[str]:
+    return frozenset(name.strip() for name in raw.split(",") if name.strip())
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its launcher flag, its environment variable and how to parse it."""
+
+    flag: str
+    env: str
+    help: str
+    parse: Callable[[str], Any] | None = None  # None: a free string
+    metavar: str = "VALUE"
+    is_switch: bool = False  # a boolean flag with a --no- twin
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("--service-name", "OTEL_SERVICE_NAME", "service.name of the traced process", None, "NAME"),
+    Option(
+        "--resource-attributes",
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "extra resource attributes, key=value,...",
+        None,
+        "PAIRS",
+    ),
+    Option(
+        "--exporter",
+        "LLM_INSTRUMENT_EXPORTER",
+        "where spans go: otlp, console, local or none "
+        "(default: otlp when an OTLP endpoint is set, else local)",
+        parse_choice(EXPORTERS),
+        "KIND",
+    ),
+    Option("--endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP endpoint, e.g. http://jaeger:4318", None, "URL"),
+    Option(
+        "--protocol",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTLP protocol: http/protobuf (default) or grpc",
+        parse_choice(PROTOCOLS),
+        "PROTO",
+    ),
+    Option("--headers", "OTEL_EXPORTER_OTLP_HEADERS", "OTLP headers, key=value,...", None, "PAIRS"),
+    Option("--sampler", "OTEL_TRACES_SAMPLER", "OpenTelemetry sampler name", None, "NAME"),
+    Option("--sampler-arg", "OTEL_TRACES_SAMPLER_ARG", "the sampler's argument", None, "ARG"),
+    Option(
+        "--local-store",
+        "LLM_INSTRUMENT_LOCAL_STORE",
+        f"path of the local trace store (default ./{DEFAULT_LOCAL_STORE})",
+        None,
+        "PATH",
+    ),
+    Option(
+        "--capture-content",
+        "LLM_INSTRUMENT_CAPTURE_CONTENT",
+        "record prompts, completions, documents and tool arguments (default on)",
+        parse_bool,
+        is_switch=True,
+    ),
+    Option(
+        "--max-content-length",
+        "LLM_INSTRUMENT_MAX_CONTENT_LENGTH",
+        f"characters kept of each captured value (default {DEFAULT_MAX_CONTENT_LENGTH})",
+        parse_positive_int,
+        "N",
+    ),
+    Option(
+        "--metrics-port",
+        "LLM_INSTRUMENT_METRICS_PORT",
+        "serve Prometheus metrics on this port (default off)",
+        parse_port,
+        "PORT",
+    ),
+    Option(
+        "--disabled-instrumentations",
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
+        "comma-separated plugin names to leave off",
+        parse_names,
+        "NAMES",
+    ),
+    Option(
+        "--gevent",
+        "LLM_INSTRUMENT_GEVENT",
+        "run gevent's monkey.patch_all() before anything else (also GEVENT_ENABLE=true)",
+        parse_bool,
+        is_switch=True,
+    ),
+    Option(
+        "--log-level",
+        "LLM_INSTRUMENT_LOG_LEVEL",
+        "the agent's own log level (default WARNING)",
+        parse_choice(("debug", "info", "warning", "error")),
+        "LEVEL",
+    ),
+)
+
+OPTIONS_BY_ENV = {option.env: option for option in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The agent's effective configuration for this process."""
+
+    exporter: str = "local"
+    otlp_endpoint: str | None = None
+    otlp_protocol: str = "http/protobuf"
+    local_store: str = DEFAULT_LOCAL_STORE
+    capture_content: bool = True
+    max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
+    metrics_port: int | None = None
+    disabled: frozenset[str] = frozenset()
+    gevent: bool = False
+    log_level: str = "warning"
+    plugin_settings: Mapping[str, str] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+    def plugin_setting(
+        self, plugin: str, name: str, default: Any, parse: Callable[[str], Any] = str
+    ) -> Any:
+        """``LLM_INSTRUMENT_<PLUGIN>_<NAME>``, parsed; the default when unset or bad."""
+        raw = self.plugin_settings.get(f"LLM_INSTRUMENT_{plugin}_{name}".upper())
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError:
+            return default
+
+
+def _read(env: Mapping[str, str], name: str, default: Any, problems: list[str]) -> Any:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    option = OPTIONS_BY_ENV.get(name)
+    parse = option.parse if option and option.parse else str
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        problems.append(f"{name}={raw!r} ignored ({exc}); using {default!r}")
+        return default
+
+
+def otlp_endpoint_from(env: Mapping[str, str]) -> str | None:
+    return env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings; never raises, whatever the environment holds."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    endpoint = otlp_endpoint_from(env)
+    protocol = (
+        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+    if protocol not in PROTOCOLS:
+        problems.append(f"OTLP protocol {protocol!r} ignored; using 'http/protobuf'")
+        protocol = "http/protobuf"
+    gevent = _read(env, "LLM_INSTRUMENT_GEVENT", False, problems)
+    if not gevent and "GEVENT_ENABLE" in env:
+        gevent = _read({"LLM_INSTRUMENT_GEVENT": env["GEVENT_ENABLE"]}, "LLM_INSTRUMENT_GEVENT", False, problems)
+    known = set(OPTIONS_BY_ENV)
+    return Settings(
+        exporter=_read(env, "LLM_INSTRUMENT_EXPORTER", "otlp" if endpoint else "local", problems),
+        otlp_endpoint=endpoint,
+        otlp_protocol=protocol,
+        local_store=_read(env, "LLM_INSTRUMENT_LOCAL_STORE", DEFAULT_LOCAL_STORE, problems),
+        capture_content=_read(env, "LLM_INSTRUMENT_CAPTURE_CONTENT", True, problems),
+        max_content_length=_read(
+            env, "LLM_INSTRUMENT_MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH, problems
+        ),
+        metrics_port=_read(env, "LLM_INSTRUMENT_METRICS_PORT", None, problems),
+        disabled=_read(env, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", frozenset(), problems),
+        gevent=gevent,
+        log_level=_read(env, "LLM_INSTRUMENT_LOG_LEVEL", "warning", problems),
+        plugin_settings={
+            key: value
+            for key, value in env.items()
+            if key.startswith("LLM_INSTRUMENT_") and key not in known
+        },
+        problems=tuple(problems),
+    )
+
+
+_current: Settings | None = None
+
+
+def current() -> Settings:
+    """The process-wide settings, loaded on first use."""
+    global _current
+    if _current is None:
+        _current = load()
+    return _current
+
+
+def reset(settings: Settings | None = None) -> None:
+    """Replace the process-wide settings (start-up and tests)."""
+    global _current
+    _current = settings

@@ -1,0 +1,1 @@
+"""Span exporters: the choice between OTLP, console, the local store and none."""

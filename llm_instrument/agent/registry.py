@@ -1,0 +1,211 @@
+"""The plugin registry: finds instrumentors and applies each when its target is imported.
+
+Sources, in priority order (a name seen earlier wins, so our plugins shadow the contrib
+instrumentors they wrap):
+
+1. ``llm_instrument.instrumentors`` entry points, each pointing at a ``Plugin`` record
+   (the built-ins are registered this way too, see ``pyproject.toml``);
+2. ``opentelemetry_instrumentor`` entry points (any OpenTelemetry contrib instrumentor the
+   user installed). The entry point's name is taken as the module to hook, and the
+   instrumentor is only loaded when that module is imported, because contrib instrumentors
+   import their target at module level.
+
+Nothing here imports a target. ``install()`` registers ``wrapt`` post-import hooks; a hook
+checks the target's version and patches under ``guard``, because an exception escaping a
+post-import hook would fail the application's own ``import``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import logging
+import threading
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import wrapt
+
+from llm_instrument.agent import config
+from llm_instrument.agent.guard import report
+from llm_instrument.agent.plugin import DidNotEnable, Plugin
+
+_logger = logging.getLogger(__name__)
+
+PLUGIN_GROUP = "llm_instrument.instrumentors"
+OTEL_GROUP = "opentelemetry_instrumentor"
+
+
+@dataclass
+class Entry:
+    """A discovered plugin and what became of it in this process."""
+
+    plugin: Plugin
+    source: str
+    status: str = "waiting for import"
+    patched: list[ModuleType] = field(default_factory=list)
+
+
+_lock = threading.RLock()
+_entries: dict[str, Entry] = {}
+_installed = False
+
+
+def _load_plugin_record(ep: importlib.metadata.EntryPoint) -> Plugin:
+    record = ep.load()
+    if not isinstance(record, Plugin):
+        raise TypeError(f"entry point {ep.value} is not an llm_instrument Plugin")
+    return record
+
+
+def _otel_plugin(ep: importlib.metadata.EntryPoint) -> Plugin:
+    """Adapt an OpenTelemetry ``BaseInstrumentor`` entry point without importing it."""
+    holder: dict[str, Any] = {}
+
+    def patch(module: ModuleType) -> None:
+        if "instrumentor" in holder:
+            return
+        from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+
+        instrumentor = ep.load()()
+        conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
+        if conflict is not None:
+            raise DidNotEnable(str(conflict))
+        instrumentor.instrument(skip_dep_check=True)
+        holder["instrumentor"] = instrumentor
+
+    def unpatch(module: ModuleType) -> None:
+        instrumentor = holder.pop("instrumentor", None)
+        if instrumentor is not None:
+            instrumentor.uninstrument()
+
+    dist = ep.dist.name if ep.dist else None
+    return Plugin(
+        name=ep.name,
+        hooks=(ep.name,),
+        distribution=None,
+        supported="",
+        patch=patch,
+        unpatch=unpatch,
+        description=f"OpenTelemetry instrumentor from {dist or ep.value}",
+    )
+
+
+def discover() -> dict[str, Entry]:
+    """Every plugin visible to this interpreter, by name; imports no target."""
+    found: dict[str, Entry] = {}
+    eps = importlib.metadata.entry_points()
+    for ep in eps.select(group=PLUGIN_GROUP):
+        if ep.name in found:
+            continue
+        try:
+            record = _load_plugin_record(ep)
+        except Exception as exc:
+            report(f"loading plugin {ep.name}", exc)
+            continue
+        source = "built-in" if ep.value.startswith("llm_instrument.") else f"plugin {ep.value}"
+        found[record.name] = Entry(record, source)
+    for ep in eps.select(group=OTEL_GROUP):
+        if ep.name in found:
+            continue
+        found[ep.name] = Entry(_otel_plugin(ep), f"opentelemetry {ep.value}")
+    return found
+
+
+def installed_version(plugin: Plugin) -> str | None:
+    """The target's installed version, or None when it is not installed."""
+    if plugin.distribution is None:
+        top = plugin.hooks[0].split(".")[0]
+        try:
+            return "stdlib" if importlib.util.find_spec(top) is not None else None
+        except (ImportError, ValueError):
+            return None
+    try:
+        return importlib.metadata.version(plugin.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def unsupported_reason(plugin: Plugin) -> str | None:
+    """Why this plugin cannot apply here, or None when it can."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    version = installed_version(plugin)
+    if version is None:
+        return f"{plugin.distribution or plugin.hooks[0]} not installed"
+    if not plugin.supported or version == "stdlib":
+        return None
+    try:
+        if Version(version) not in SpecifierSet(plugin.supported, prereleases=True):
+            return f"{plugin.distribution} {version} not in supported range {plugin.supported}"
+    except (InvalidVersion, InvalidSpecifier):
+        return f"{plugin.distribution} version {version!r} cannot be checked against {plugin.supported}"
+    return None
+
+
+def _on_import(entry: Entry, module: ModuleType) -> None:
+    """Post-import hook body; never raises into the application's import."""
+    with _lock:
+        if any(done is module for done in entry.patched) or entry.status.startswith("skipped"):
+            return
+        try:
+            reason = unsupported_reason(entry.plugin)
+            if reason is not None:
+                entry.status = f"skipped: {reason}"
+                _logger.debug("llm-instrument: plugin %s skipped: %s", entry.plugin.name, reason)
+                return
+            entry.plugin.patch(module)
+        except DidNotEnable as exc:
+            entry.status = f"skipped: {exc}"
+            _logger.debug("llm-instrument: plugin %s did not enable: %s", entry.plugin.name, exc)
+            return
+        except Exception as exc:
+            entry.status = f"failed: {exc!r}"
+            report(f"patching {entry.plugin.name}", exc)
+            return
+        entry.patched.append(module)
+        entry.status = "patched"
+
+
+def install(settings: config.Settings | None = None) -> dict[str, Entry]:
+    """Register a post-import hook per enabled plugin; idempotent."""
+    global _installed
+    settings = settings or config.current()
+    with _lock:
+        if _installed:
+            return _entries
+        _entries.update(discover())
+        for entry in _entries.values():
+            if entry.plugin.name in settings.disabled:
+                entry.status = "disabled"
+                continue
+            for module_name in entry.plugin.hooks:
+                wrapt.register_post_import_hook(
+                    lambda module, entry=entry: _on_import(entry, module), module_name
+                )
+        _installed = True
+        return _entries
+
+
+def uninstall() -> None:
+    """Undo every patch applied in this process (tests, and hot-reloading hosts)."""
+    global _installed
+    with _lock:
+        for entry in _entries.values():
+            for module in entry.patched:
+                try:
+                    entry.plugin.unpatch(module)
+                except Exception as exc:
+                    report(f"unpatching {entry.plugin.name}", exc)
+            entry.patched.clear()
+            if entry.status == "patched":
+                entry.status = "unpatched"
+        _installed = False
+
+
+def statuses() -> dict[str, str]:
+    """Plugin name -> what happened to it in this process."""
+    with _lock:
+        return {name: entry.status for name, entry in _entries.items()}

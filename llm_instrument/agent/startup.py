@@ -1,0 +1,82 @@
+"""Starting the agent inside a traced process (called by the bootstrap ``sitecustomize``).
+
+Order matters: gevent's ``monkey.patch_all()`` must run before anything creates a thread
+or a lock, so it comes first; then tracing, metrics and the plugin registry. Each step is
+independent: one that fails is reported in a single warning line for the whole start-up
+and the others still run, and the application always starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from llm_instrument.agent import config
+
+_logger = logging.getLogger("llm_instrument")
+_started = False
+
+
+def _configure_logging(settings: config.Settings) -> None:
+    """Our records go to stderr on their own handler: the package's ``NullHandler`` would
+    otherwise hide start-up warnings from an application that configured no logging."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    if settings.log_level in ("debug", "info"):
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    _logger.addHandler(handler)
+    _logger.propagate = False
+    _logger.setLevel(settings.log_level.upper())
+
+
+def _patch_gevent() -> None:
+    from gevent import monkey
+
+    monkey.patch_all()
+
+
+def initialize() -> None:
+    """Start tracing, metrics and lazy instrumentation; idempotent and never raises."""
+    global _started
+    if _started:
+        return
+    _started = True
+    settings = config.load()
+    config.reset(settings)
+    _configure_logging(settings)
+    problems = list(settings.problems)
+
+    steps = []
+    if settings.gevent:
+        steps.append(("gevent", _patch_gevent))
+    steps += [
+        ("tracing", lambda: _setup_tracing(settings)),
+        ("metrics", lambda: _setup_metrics(settings)),
+        ("instrumentation", lambda: _install_plugins(settings)),
+    ]
+    for name, step in steps:
+        try:
+            step()
+        except Exception as exc:
+            problems.append(f"{name} off ({exc})")
+            _logger.debug("llm-instrument: %s failed to start", name, exc_info=True)
+    if problems:
+        _logger.warning("llm-instrument: %s", "; ".join(problems))
+
+
+def _setup_tracing(settings: config.Settings) -> None:
+    from llm_instrument.agent import tracing
+
+    tracing.setup(settings)
+
+
+def _setup_metrics(settings: config.Settings) -> None:
+    from llm_instrument.agent import metrics
+
+    metrics.setup(settings)
+
+
+def _install_plugins(settings: config.Settings) -> None:
+    from llm_instrument.agent import registry
+
+    registry.install(settings)

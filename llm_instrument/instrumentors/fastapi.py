@@ -1,0 +1,38 @@
+"""FastAPI: a SERVER span per request, with W3C trace context extracted from the headers.
+
+Wraps the well-kept ``opentelemetry-instrumentation-fastapi`` rather than reinventing it:
+``patch`` calls its ``instrument()`` when ``fastapi`` is first imported, which swaps
+``fastapi.FastAPI`` for an instrumented subclass, so every app built afterwards is traced.
+Its own settings keep working (``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS``, header capture).
+Known limit: an app built before the agent started (impossible under the launcher) is not
+traced.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from llm_instrument.agent.plugin import Plugin
+
+
+def patch(module: ModuleType) -> None:
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor().instrument()
+
+
+def unpatch(module: ModuleType) -> None:
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor().uninstrument()
+
+
+PLUGIN = Plugin(
+    name="fastapi",
+    hooks=("fastapi",),
+    distribution="fastapi",
+    supported=">=0.92,<1",
+    patch=patch,
+    unpatch=unpatch,
+    description="incoming HTTP requests (opentelemetry-instrumentation-fastapi)",
+)
