@@ -32,18 +32,20 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "webhook": ("llm_instrument.agent.webhook.cli:main", "Kubernetes injection webhook"),
 }
 
-_EPILOG = "subcommands:\n" + "\n".join(
-    f"  {name:<10} {text}" for name, (_, text) in SUBCOMMANDS.items()
-) + (
-    "\n\nexamples:\n"
-    "  llm-instrument python app.py\n"
-    "  llm-instrument uvicorn app:app --workers 2\n"
-    "  llm-instrument gunicorn -w 4 -k uvicorn.workers.UvicornWorker app:app\n"
-    "  OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318 llm-instrument python app.py\n"
-    "  llm-instrument view            # recent traces in the local store\n"
-    "  llm-instrument -- view ...     # run a program that is named 'view'\n"
-    "\nEvery option only sets the environment variable named in its help; the variables\n"
-    "work on their own too (Kubernetes injection uses them)."
+_EPILOG = (
+    "subcommands:\n"
+    + "\n".join(f"  {name:<10} {text}" for name, (_, text) in SUBCOMMANDS.items())
+    + (
+        "\n\nexamples:\n"
+        "  llm-instrument python app.py\n"
+        "  llm-instrument uvicorn app:app --workers 2\n"
+        "  llm-instrument gunicorn -w 4 -k uvicorn.workers.UvicornWorker app:app\n"
+        "  OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318 llm-instrument python app.py\n"
+        "  llm-instrument view            # recent traces in the local store\n"
+        "  llm-instrument -- view ...     # run a program that is named 'view'\n"
+        "\nEvery option only sets the environment variable named in its help; the variables\n"
+        "work on their own too (Kubernetes injection uses them)."
+    )
 )
 
 
@@ -141,7 +143,11 @@ def _exec(command: list[str], env: dict[str, str]) -> int:
     try:
         os.execve(executable, command, env)
     except PermissionError:
-        hint = f" (did you mean: llm-instrument python {command[0]}?)" if command[0].endswith(".py") else ""
+        hint = (
+            f" (did you mean: llm-instrument python {command[0]}?)"
+            if command[0].endswith(".py")
+            else ""
+        )
         print(f"llm-instrument: permission denied: {command[0]}{hint}", file=sys.stderr)
         return 126
     except OSError as exc:

@@ -72,7 +72,9 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("--service-name", "OTEL_SERVICE_NAME", "service.name of the traced process", None, "NAME"),
+    Option(
+        "--service-name", "OTEL_SERVICE_NAME", "service.name of the traced process", None, "NAME"
+    ),
     Option(
         "--resource-attributes",
         "OTEL_RESOURCE_ATTRIBUTES",
@@ -88,7 +90,13 @@ OPTIONS: tuple[Option, ...] = (
         parse_choice(EXPORTERS),
         "KIND",
     ),
-    Option("--endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP endpoint, e.g. http://jaeger:4318", None, "URL"),
+    Option(
+        "--endpoint",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTLP endpoint, e.g. http://jaeger:4318",
+        None,
+        "URL",
+    ),
     Option(
         "--protocol",
         "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -197,7 +205,11 @@ def _read(env: Mapping[str, str], name: str, default: Any, problems: list[str]) 
 
 
 def otlp_endpoint_from(env: Mapping[str, str]) -> str | None:
-    return env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
+    return (
+        env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or None
+    )
 
 
 def load(env: Mapping[str, str] | None = None) -> Settings:
@@ -215,7 +227,12 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         protocol = "http/protobuf"
     gevent = _read(env, "LLM_INSTRUMENT_GEVENT", False, problems)
     if not gevent and "GEVENT_ENABLE" in env:
-        gevent = _read({"LLM_INSTRUMENT_GEVENT": env["GEVENT_ENABLE"]}, "LLM_INSTRUMENT_GEVENT", False, problems)
+        gevent = _read(
+            {"LLM_INSTRUMENT_GEVENT": env["GEVENT_ENABLE"]},
+            "LLM_INSTRUMENT_GEVENT",
+            False,
+            problems,
+        )
     known = set(OPTIONS_BY_ENV)
     return Settings(
         exporter=_read(env, "LLM_INSTRUMENT_EXPORTER", "otlp" if endpoint else "local", problems),

@@ -46,12 +46,23 @@ def report(site: str, exc: BaseException) -> None:
         _logger.debug("llm-instrument: %s failed again (%d times): %r", site, count, exc)
 
 
+class Outcome:
+    """What ``guard`` yields: after the block, ``error`` holds the swallowed exception."""
+
+    __slots__ = ("error",)
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+
+
 @contextmanager
-def guard(site: str) -> Iterator[None]:
+def guard(site: str) -> Iterator[Outcome]:
     """Run instrumentation code; an ``Exception`` inside is reported and swallowed."""
+    outcome = Outcome()
     try:
-        yield
+        yield outcome
     except Exception as exc:  # the only broad except in the agent, by design
+        outcome.error = exc
         report(site, exc)
 
 

@@ -32,5 +32,5 @@ class Plugin:
     description: str = ""
 
 
-class DidNotEnable(Exception):  # noqa: N818 - the name says what it means, as in sentry-python
+class DidNotEnable(Exception):
     """Raised by ``patch`` when the target is present but unusable (a look-alike, no API)."""

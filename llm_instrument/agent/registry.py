@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import logging
+import sys
 import threading
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -28,7 +29,7 @@ from typing import Any
 import wrapt
 
 from llm_instrument.agent import config
-from llm_instrument.agent.guard import report
+from llm_instrument.agent.guard import guard
 from llm_instrument.agent.plugin import DidNotEnable, Plugin
 
 _logger = logging.getLogger(__name__)
@@ -84,12 +85,22 @@ def _otel_plugin(ep: importlib.metadata.EntryPoint) -> Plugin:
     return Plugin(
         name=ep.name,
         hooks=(ep.name,),
-        distribution=None,
+        distribution=_distribution_named(ep.name),
         supported="",
         patch=patch,
         unpatch=unpatch,
         description=f"OpenTelemetry instrumentor from {dist or ep.value}",
     )
+
+
+def _distribution_named(name: str) -> str | None:
+    """The distribution of that name when one is installed (contrib entry points are named
+    after their target), else None so the module itself is looked for."""
+    try:
+        importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return name
 
 
 def discover() -> dict[str, Entry]:
@@ -99,10 +110,9 @@ def discover() -> dict[str, Entry]:
     for ep in eps.select(group=PLUGIN_GROUP):
         if ep.name in found:
             continue
-        try:
+        with guard(f"loading plugin {ep.name}") as outcome:
             record = _load_plugin_record(ep)
-        except Exception as exc:
-            report(f"loading plugin {ep.name}", exc)
+        if outcome.error is not None:
             continue
         source = "built-in" if ep.value.startswith("llm_instrument.") else f"plugin {ep.value}"
         found[record.name] = Entry(record, source)
@@ -118,9 +128,12 @@ def installed_version(plugin: Plugin) -> str | None:
     if plugin.distribution is None:
         top = plugin.hooks[0].split(".")[0]
         try:
-            return "stdlib" if importlib.util.find_spec(top) is not None else None
+            spec = importlib.util.find_spec(top)
         except (ImportError, ValueError):
             return None
+        if spec is None:
+            return None
+        return "stdlib" if top in sys.stdlib_module_names else "present"
     try:
         return importlib.metadata.version(plugin.distribution)
     except importlib.metadata.PackageNotFoundError:
@@ -135,13 +148,13 @@ def unsupported_reason(plugin: Plugin) -> str | None:
     version = installed_version(plugin)
     if version is None:
         return f"{plugin.distribution or plugin.hooks[0]} not installed"
-    if not plugin.supported or version == "stdlib":
+    if not plugin.supported or plugin.distribution is None:
         return None
     try:
         if Version(version) not in SpecifierSet(plugin.supported, prereleases=True):
             return f"{plugin.distribution} {version} not in supported range {plugin.supported}"
     except (InvalidVersion, InvalidSpecifier):
-        return f"{plugin.distribution} version {version!r} cannot be checked against {plugin.supported}"
+        return f"{plugin.distribution} {version!r} cannot be checked against {plugin.supported}"
     return None
 
 
@@ -150,20 +163,22 @@ def _on_import(entry: Entry, module: ModuleType) -> None:
     with _lock:
         if any(done is module for done in entry.patched) or entry.status.startswith("skipped"):
             return
-        try:
-            reason = unsupported_reason(entry.plugin)
-            if reason is not None:
-                entry.status = f"skipped: {reason}"
-                _logger.debug("llm-instrument: plugin %s skipped: %s", entry.plugin.name, reason)
-                return
-            entry.plugin.patch(module)
-        except DidNotEnable as exc:
-            entry.status = f"skipped: {exc}"
-            _logger.debug("llm-instrument: plugin %s did not enable: %s", entry.plugin.name, exc)
+        reason = unsupported_reason(entry.plugin)
+        if reason is not None:
+            entry.status = f"skipped: {reason}"
+            _logger.debug("llm-instrument: plugin %s skipped: %s", entry.plugin.name, reason)
             return
-        except Exception as exc:
-            entry.status = f"failed: {exc!r}"
-            report(f"patching {entry.plugin.name}", exc)
+        with guard(f"patching {entry.plugin.name}") as outcome:
+            try:
+                entry.plugin.patch(module)
+            except DidNotEnable as exc:
+                entry.status = f"skipped: {exc}"
+                _logger.debug(
+                    "llm-instrument: plugin %s did not enable: %s", entry.plugin.name, exc
+                )
+                return
+        if outcome.error is not None:
+            entry.status = f"failed: {outcome.error!r}"
             return
         entry.patched.append(module)
         entry.status = "patched"
@@ -195,10 +210,8 @@ def uninstall() -> None:
     with _lock:
         for entry in _entries.values():
             for module in entry.patched:
-                try:
+                with guard(f"unpatching {entry.plugin.name}"):
                     entry.plugin.unpatch(module)
-                except Exception as exc:
-                    report(f"unpatching {entry.plugin.name}", exc)
             entry.patched.clear()
             if entry.status == "patched":
                 entry.status = "unpatched"

@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 import llm_instrument
 from llm_instrument.agent import config
+from llm_instrument.agent.guard import guard
 
 _logger = logging.getLogger(__name__)
 
@@ -110,15 +111,11 @@ def make_exporter(settings: config.Settings) -> SpanExporter | None:
 
 
 def _after_fork_in_child(provider: TracerProvider, exporter: SpanExporter | None) -> None:
-    try:
+    with guard("re-initialising tracing after fork"):
         provider._resource = provider._resource.merge(Resource({"process.pid": os.getpid()}))
         reopen = getattr(exporter, "reopen_after_fork", None)
         if reopen is not None:
             reopen()
-    except Exception as exc:
-        from llm_instrument.agent.guard import report
-
-        report("re-initialising tracing after fork", exc)
 
 
 def _flush(provider: TracerProvider) -> None:

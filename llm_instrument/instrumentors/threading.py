@@ -34,15 +34,19 @@ def _run_in(ctx: context.Context, fn: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def _wrap_submit(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _wrap_submit(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     """Run the submitted callable under the submitter's context."""
     if args:
         args = (_run_in(context.get_current(), args[0]), *args[1:])
     return wrapped(*args, **kwargs)
 
 
-def _wrap_start(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Make the thread's body (subclass ``run`` overrides included) run under the starter's context."""
+def _wrap_start(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Run the thread's body (``run`` overrides included) under the starter's context."""
     with guard("threading: carrying context into a thread"):
         instance.run = _run_in(context.get_current(), instance.run)
     return wrapped(*args, **kwargs)

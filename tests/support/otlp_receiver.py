@@ -39,7 +39,7 @@ def attrs(key_values: Any) -> dict[str, Any]:
 
 
 class OTLPReceiver:
-    """Listens on 127.0.0.1; ``endpoint`` is the base URL to give ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
+    """Listens on 127.0.0.1; ``endpoint`` is the base URL for ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
 
     def __init__(self) -> None:
         self.spans: list[dict[str, Any]] = []

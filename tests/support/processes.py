@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 VENV_BIN = Path(sys.executable).parent
@@ -100,10 +100,8 @@ def serve(
 def stop(proc: subprocess.Popen[str], timeout: float = 15.0) -> None:
     """SIGTERM the process group, then SIGKILL what is left."""
     if proc.poll() is None:
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(proc.pid, 15)
-        except ProcessLookupError:
-            pass
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -71,7 +71,11 @@ def _row(span: ReadableSpan) -> tuple[Any, ...]:
     parent = span.parent
     resource = dict(span.resource.attributes) if span.resource else {}
     events = [
-        {"name": e.name, "timestamp": e.timestamp, "attributes": _jsonable(dict(e.attributes or {}))}
+        {
+            "name": e.name,
+            "timestamp": e.timestamp,
+            "attributes": _jsonable(dict(e.attributes or {})),
+        }
         for e in span.events
     ]
     return (
@@ -129,7 +133,9 @@ class LocalStoreExporter(SpanExporter):
             self._conn = connect(self._path, create=True)
 
 
-def iter_rows(conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
+def iter_rows(
+    conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()
+) -> Iterator[dict[str, Any]]:
     """Rows as dicts with the JSON columns decoded (for ``view``)."""
     cursor = conn.execute(sql, args)
     names = [d[0] for d in cursor.description]

@@ -1,0 +1,177 @@
+"""The content policy, in one place: capture switch, one truncation limit, secret redaction.
+
+- Capture (``LLM_INSTRUMENT_CAPTURE_CONTENT``, default on): when off, the core writes no
+  prompt, completion, document, tool-argument or chain input/output text at all; only
+  non-content facts (model, token counts, ids, scores, finish reasons) are exported.
+- Truncation (``LLM_INSTRUMENT_MAX_CONTENT_LENGTH``): every captured string is cut to the
+  limit and ends with a marker saying how many characters were cut. Inside message JSON the
+  limit applies to each text part, so the JSON stays valid.
+- Redaction: API keys, bearer tokens and ``key=secret`` pairs are replaced by
+  ``[REDACTED]`` before anything else, and mapping keys that name a secret lose their
+  value, whatever the capture setting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from llm_instrument.agent import config
+from llm_instrument.agent.genai.facts import Document, Message, ToolCall
+
+REDACTED = "[REDACTED]"
+
+_SECRET_PATTERNS = re.compile(
+    "|".join(
+        (
+            r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}",  # OpenAI / Anthropic keys
+            r"\bhf_[A-Za-z0-9]{20,}",  # Hugging Face tokens
+            r"\bgh[pousr]_[A-Za-z0-9]{20,}",  # GitHub tokens
+            r"\bxox[abprs]-[A-Za-z0-9\-]{10,}",  # Slack tokens
+            r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key ids
+            r"\bAIza[0-9A-Za-z_\-]{30,}",  # Google API keys
+            r"(?i:\bbearer\s+)[A-Za-z0-9._~+/\-]{8,}=*",  # Authorization: Bearer ...
+            r"(?i:\b(?:api[_-]?key|access[_-]?token|secret|password)\b\s*[:=]\s*)[\"']?[^\s\"',;]{4,}",
+        )
+    )
+)
+_SECRET_KEYS = re.compile(r"(?i)(api[_-]?key|token|secret|password|authorization|credential)")
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    capture: bool
+    limit: int
+
+
+_policy: tuple[config.Settings, Policy] | None = None
+
+
+def policy() -> Policy:
+    """The policy of the current settings (recomputed only when the settings change)."""
+    global _policy
+    settings = config.current()
+    if _policy is None or _policy[0] is not settings:
+        _policy = (settings, Policy(settings.capture_content, settings.max_content_length))
+    return _policy[1]
+
+
+def redact(text: str) -> str:
+    return _SECRET_PATTERNS.sub(REDACTED, text) if len(text) >= 8 else text
+
+
+def clip(text: str, limit: int) -> str:
+    """Redact, then cut to ``limit`` characters plus a marker of how much was cut."""
+    text = redact(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...[truncated {len(text) - limit} chars]"
+
+
+def _plain(value: Any, limit: int, depth: int = 0) -> Any:
+    """A JSON-able copy of ``value`` with every string clipped and secret keys blanked."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return clip(value, limit)
+    if depth > 6:
+        return clip(repr(value), limit)
+    if isinstance(value, Mapping):
+        return {
+            str(k): REDACTED if _SECRET_KEYS.search(str(k)) else _plain(v, limit, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, Sequence | set | frozenset) and not isinstance(value, bytes | bytearray):
+        return [_plain(v, limit, depth + 1) for v in value]
+    if isinstance(value, Message):
+        return _message(value, limit)
+    if isinstance(value, Document):
+        return _document(value, limit, True)
+    text = getattr(value, "content", None)  # LangChain messages and documents
+    if isinstance(text, str):
+        return clip(text, limit)
+    return clip(str(value), limit)
+
+
+def text(value: Any, limit: int) -> str:
+    """One captured value as a string attribute (JSON unless it already is a string)."""
+    if isinstance(value, str):
+        return clip(value, limit)
+    return json.dumps(_plain(value, limit), ensure_ascii=False, default=str)
+
+
+def _parts(content: Any, limit: int) -> list[dict[str, Any]]:
+    if content is None or content == "":
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "content": clip(content, limit)}]
+    if isinstance(content, Sequence):  # multimodal content lists
+        parts: list[dict[str, Any]] = []
+        for item in content:
+            if isinstance(item, str):
+                parts.append({"type": "text", "content": clip(item, limit)})
+            elif isinstance(item, Mapping) and isinstance(item.get("text"), str):
+                parts.append({"type": "text", "content": clip(item["text"], limit)})
+            else:
+                parts.append({"type": "blob", "content": _plain(item, limit)})
+        return parts
+    return [{"type": "text", "content": text(content, limit)}]
+
+
+def _tool_call(call: ToolCall, limit: int) -> dict[str, Any]:
+    return {
+        "type": "tool_call",
+        "id": call.id,
+        "name": call.name,
+        "arguments": _plain(call.arguments, limit),
+    }
+
+
+def _message(message: Message, limit: int) -> dict[str, Any]:
+    parts = _parts(message.content, limit)
+    if message.role == "tool":
+        response = parts[0]["content"] if len(parts) == 1 else parts
+        parts = [{"type": "tool_call_response", "id": message.tool_call_id, "response": response}]
+    parts += [_tool_call(call, limit) for call in message.tool_calls]
+    result: dict[str, Any] = {"role": message.role, "parts": parts}
+    if message.name:
+        result["name"] = message.name
+    if message.finish_reason:
+        result["finish_reason"] = message.finish_reason
+    return result
+
+
+def messages_json(messages: Sequence[Message], limit: int) -> str:
+    """Messages in the conventions' ``[{role, parts: [...]}]`` shape, as JSON."""
+    return json.dumps([_message(m, limit) for m in messages], ensure_ascii=False, default=str)
+
+
+def instructions_json(messages: Sequence[Message], limit: int) -> str:
+    """System messages as the conventions' ``gen_ai.system_instructions`` parts list."""
+    parts: list[dict[str, Any]] = []
+    for message in messages:
+        parts += _parts(message.content, limit)
+    return json.dumps(parts, ensure_ascii=False, default=str)
+
+
+def _document(doc: Document, limit: int, capture: bool) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    if doc.id is not None:
+        item["id"] = doc.id
+    if doc.score is not None:
+        item["score"] = doc.score
+    if capture:
+        item["content"] = clip(doc.content, limit)
+        if doc.metadata:
+            item["metadata"] = _plain(doc.metadata, limit)
+    return item
+
+
+def documents_json(documents: Sequence[Document], limit: int, capture: bool) -> str:
+    """Retrieved documents: ids and scores always, text and metadata only with capture on."""
+    return json.dumps(
+        [_document(d, limit, capture) for d in documents], ensure_ascii=False, default=str
+    )

@@ -1,0 +1,416 @@
+"""One GenAI operation in flight: its span, its timings, its facts; ends exactly once.
+
+``start()`` opens the span (name ``"{operation} {model or name}"``, ``gen_ai.span.kind``
+and the request facts) under ``parent`` or the current context and returns a ``Handle``.
+Every method is idempotent and never raises: a failure inside is reported once through
+``guard`` and the application carries on. ``finish``/``fail`` end the span and record the
+metrics; later calls do nothing.
+
+Nesting rule (a model span inside a model span, e.g. LangChain's ``HuggingFacePipeline``
+LLM span with transformers' ``generate`` span beneath it): the inner handle is an ordinary
+child span. When it finishes while the outer handle of the same kind (LLM or EMBEDDING) is
+still open, it hands its token usage, first-chunk time and chunk count up instead of
+recording metrics itself. The outer handle uses the usage its own provider reported if any,
+else the adopted one (first-chunk time likewise), and records the metrics once for the
+pair. An inner handle whose outer has already ended records its own metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+import llm_instrument
+from llm_instrument.agent.genai import content, names
+from llm_instrument.agent.genai import metrics as genai_metrics
+from llm_instrument.agent.genai.facts import Document, Message, ToolCall, Usage
+from llm_instrument.agent.guard import report
+
+_SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+_MODEL_KEYS = {
+    names.SpanKind.LLM: otel_context.create_key("llm_instrument.genai.llm"),
+    names.SpanKind.EMBEDDING: otel_context.create_key("llm_instrument.genai.embedding"),
+}
+_CLIENT_KINDS = frozenset(
+    (names.SpanKind.LLM, names.SpanKind.EMBEDDING, names.SpanKind.RETRIEVER, names.SpanKind.RERANKER)
+)
+_tracer: trace.Tracer | None = None
+
+
+def _get_tracer() -> trace.Tracer:
+    global _tracer
+    if _tracer is None:
+        _tracer = trace.get_tracer("llm_instrument.agent.genai", llm_instrument.__version__)
+    return _tracer
+
+
+def current_llm_handle(ctx: otel_context.Context | None = None) -> Handle | None:
+    """The innermost open LLM handle of ``ctx`` (default: the current context)."""
+    found = otel_context.get_value(_MODEL_KEYS[names.SpanKind.LLM], ctx)
+    return found if isinstance(found, Handle) else None
+
+
+class Handle:
+    """A started GenAI operation. Build it with ``start()``."""
+
+    __slots__ = (
+        "_adopted",
+        "_chunks",
+        "_context",
+        "_ended",
+        "_first_ns",
+        "_kind",
+        "_labels",
+        "_outer",
+        "_start_ns",
+        "_token",
+        "_usage",
+        "span",
+    )
+
+    def __init__(
+        self,
+        span: Span,
+        kind: str,
+        ctx: otel_context.Context,
+        labels: dict[str, Any],
+        outer: Handle | None,
+    ) -> None:
+        self.span = span
+        self._kind = kind
+        self._context = ctx
+        self._labels = labels
+        self._outer = outer
+        self._start_ns = time.perf_counter_ns()
+        self._first_ns: int | None = None
+        self._chunks = 0
+        self._usage: Usage | None = None
+        self._adopted: tuple[Usage | None, int | None, int] | None = None
+        self._ended = False
+        self._token: object | None = None
+
+    # -- facts during the operation ---------------------------------------------------------
+    @property
+    def context(self) -> otel_context.Context:
+        """A context with this span current, for children or for activating it."""
+        return self._context
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def first_chunk(self, at: int | None = None) -> None:
+        """Mark the first chunk (or token) now, or at ``at`` (a ``perf_counter_ns`` value)."""
+        if self._first_ns is None:
+            self._first_ns = time.perf_counter_ns() if at is None else at
+
+    def chunk(self, at: int | None = None) -> None:
+        """Count one streamed chunk; the first one also marks the time to first chunk."""
+        self._chunks += 1
+        if self._first_ns is None:
+            self._first_ns = time.perf_counter_ns() if at is None else at
+
+    def set_usage(self, usage: Usage) -> None:
+        """Token usage as reported by the provider or counted by the tokenizer."""
+        if usage.known:
+            self._usage = usage
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        """Non-content facts learned during the operation (response model, device, ...)."""
+        if not self._ended:
+            try:
+                self.span.set_attributes(_clean(attributes))
+            except Exception as exc:  # noqa: BLE001 - the span API must never break the app
+                report("genai: set_attributes", exc)
+
+    # -- ending ------------------------------------------------------------------------------
+    def finish(
+        self,
+        outputs: Any = None,
+        finish_reasons: Sequence[str] | None = None,
+        documents: Sequence[Document] | None = None,
+        response_model: str | None = None,
+    ) -> None:
+        """End the operation successfully (once; later calls do nothing)."""
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            if self.span.is_recording():
+                _write_outputs(self, outputs, finish_reasons, documents, response_model)
+            if response_model:
+                self._labels[names.RESPONSE_MODEL] = response_model
+            self._close(None)
+        except Exception as exc:  # noqa: BLE001
+            report("genai: finishing a span", exc)
+            _end_quietly(self.span)
+
+    def fail(self, exc: BaseException) -> None:
+        """End the operation with ``exc`` recorded and status ERROR (once)."""
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            error_type = type(exc).__qualname__
+            if self.span.is_recording():
+                self.span.record_exception(exc)
+                self.span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"[:256]))
+                self.span.set_attribute(names.ERROR_TYPE, error_type)
+            self._labels[names.ERROR_TYPE] = error_type
+            self._close(None)
+        except Exception as failure:  # noqa: BLE001
+            report("genai: failing a span", failure)
+            _end_quietly(self.span)
+
+    def end_unfinished(self) -> None:
+        """End a stream the consumer abandoned (closed early or dropped): status stays UNSET."""
+        self.finish()
+
+    def _adopt(self, usage: Usage | None, first_ns: int | None, chunks: int) -> None:
+        self._adopted = (usage, first_ns, chunks)
+
+    def _close(self, _: None) -> None:
+        end_ns = time.perf_counter_ns()
+        usage, first_ns, chunks = self._usage, self._first_ns, self._chunks
+        if self._adopted is not None:
+            inner_usage, inner_first, inner_chunks = self._adopted
+            if usage is None:
+                usage = inner_usage
+            if first_ns is None:
+                first_ns, chunks = inner_first, inner_chunks
+        span = self.span
+        if span.is_recording():
+            if usage is not None:
+                if usage.input_tokens is not None:
+                    span.set_attribute(names.USAGE_INPUT_TOKENS, usage.input_tokens)
+                if usage.output_tokens is not None:
+                    span.set_attribute(names.USAGE_OUTPUT_TOKENS, usage.output_tokens)
+            if first_ns is not None:
+                span.set_attribute(
+                    names.RESPONSE_TIME_TO_FIRST_CHUNK, (first_ns - self._start_ns) / 1e9
+                )
+        span.end()
+        if self._kind not in _MODEL_KEYS:
+            return
+        outer = self._outer
+        if outer is not None and not outer._ended and outer._kind == self._kind:
+            outer._adopt(usage, first_ns, chunks)
+            return
+        first_s = per_chunk_s = None
+        if first_ns is not None:
+            first_s = (first_ns - self._start_ns) / 1e9
+            steps = (chunks or (usage.output_tokens if usage else 0) or 0) - 1
+            if steps > 0:
+                per_chunk_s = (end_ns - first_ns) / 1e9 / steps
+        genai_metrics.record_operation(
+            self._labels,
+            (end_ns - self._start_ns) / 1e9,
+            usage.input_tokens if usage else None,
+            usage.output_tokens if usage else None,
+            first_s,
+            per_chunk_s,
+        )
+
+    # -- context manager ---------------------------------------------------------------------
+    def __enter__(self) -> Handle:
+        self._token = otel_context.attach(self._context)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                otel_context.detach(token)  # type: ignore[arg-type]
+            except Exception as failure:  # noqa: BLE001
+                report("genai: leaving a span", failure)
+        if exc is not None:
+            self.fail(exc)
+        else:
+            self.finish()
+
+
+def _end_quietly(span: Span) -> None:
+    try:
+        span.end()
+    except Exception as exc:  # noqa: BLE001
+        report("genai: ending a span", exc)
+
+
+def _clean(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop None values; sequences become tuples (the SDK rejects mixed or nested values)."""
+    cleaned: dict[str, Any] = {}
+    for key, value in attributes.items():
+        if value is None:
+            continue
+        if isinstance(value, list | tuple):
+            value = tuple(v for v in value if v is not None)
+        cleaned[key] = value
+    return cleaned
+
+
+def _split_messages(inputs: Sequence[Message]) -> tuple[list[Message], list[Message]]:
+    system = [m for m in inputs if m.role == "system"]
+    others = [m for m in inputs if m.role != "system"]
+    return system, others
+
+
+def _write_inputs(span: Span, kind: str, inputs: Any, policy: content.Policy) -> None:
+    limit = policy.limit
+    if kind == names.SpanKind.TOOL and isinstance(inputs, ToolCall):
+        if inputs.id:
+            span.set_attribute(names.TOOL_CALL_ID, inputs.id)
+        if policy.capture and inputs.arguments is not None:
+            span.set_attribute(names.TOOL_CALL_ARGUMENTS, content.text(inputs.arguments, limit))
+        return
+    if not policy.capture or inputs is None:
+        return
+    if kind == names.SpanKind.LLM:
+        messages: Sequence[Message]
+        if isinstance(inputs, str):
+            messages = (Message("user", inputs),)
+        elif isinstance(inputs, Sequence) and all(isinstance(m, Message) for m in inputs):
+            messages = inputs
+        else:
+            span.set_attribute(names.INPUT_VALUE, content.text(inputs, limit))
+            return
+        system, others = _split_messages(messages)
+        if system:
+            span.set_attribute(names.SYSTEM_INSTRUCTIONS, content.instructions_json(system, limit))
+        span.set_attribute(names.INPUT_MESSAGES, content.messages_json(others, limit))
+    elif kind == names.SpanKind.RETRIEVER and isinstance(inputs, str):
+        span.set_attribute(names.RETRIEVAL_QUERY_TEXT, content.clip(inputs, limit))
+    elif kind == names.SpanKind.TOOL:
+        span.set_attribute(names.TOOL_CALL_ARGUMENTS, content.text(inputs, limit))
+    else:
+        span.set_attribute(names.INPUT_VALUE, content.text(inputs, limit))
+
+
+def _write_outputs(
+    handle: Handle,
+    outputs: Any,
+    finish_reasons: Sequence[str] | None,
+    documents: Sequence[Document] | None,
+    response_model: str | None,
+) -> None:
+    span, kind = handle.span, handle._kind
+    policy = content.policy()
+    limit = policy.limit
+    if response_model:
+        span.set_attribute(names.RESPONSE_MODEL, response_model)
+    if finish_reasons:
+        span.set_attribute(names.RESPONSE_FINISH_REASONS, tuple(str(r) for r in finish_reasons))
+    if documents is not None:
+        span.set_attribute(
+            names.RETRIEVAL_DOCUMENTS, content.documents_json(documents, limit, policy.capture)
+        )
+    if outputs is None:
+        return
+    if kind == names.SpanKind.EMBEDDING:
+        if isinstance(outputs, Sequence) and outputs and isinstance(outputs[0], Sequence):
+            span.set_attribute(names.EMBEDDINGS_DIMENSION_COUNT, len(outputs[0]))
+        return
+    if not policy.capture:
+        return
+    if kind == names.SpanKind.LLM:
+        reason = finish_reasons[0] if finish_reasons else None
+        messages: Sequence[Message]
+        if isinstance(outputs, str):
+            messages = (Message("assistant", outputs, finish_reason=reason),)
+        elif isinstance(outputs, Message):
+            messages = (outputs,)
+        elif isinstance(outputs, Sequence) and all(isinstance(m, Message) for m in outputs):
+            messages = outputs
+        else:
+            span.set_attribute(names.OUTPUT_VALUE, content.text(outputs, limit))
+            return
+        span.set_attribute(names.OUTPUT_MESSAGES, content.messages_json(messages, limit))
+    elif kind == names.SpanKind.TOOL:
+        span.set_attribute(names.TOOL_CALL_RESULT, content.text(outputs, limit))
+    else:
+        span.set_attribute(names.OUTPUT_VALUE, content.text(outputs, limit))
+
+
+def _request_attributes(request: Mapping[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in request.items():
+        attribute = names.REQUEST_PARAMETERS.get(key)
+        if attribute is None or value is None:
+            continue
+        if isinstance(value, str) and attribute == "gen_ai.request.stop_sequences":
+            value = (value,)
+        elif isinstance(value, list | tuple):
+            value = tuple(str(v) for v in value)
+        elif not isinstance(value, bool | int | float | str):
+            continue
+        found[attribute] = value
+    return found
+
+
+def _noop(kind: str, parent: otel_context.Context | None) -> Handle:
+    ctx = parent if parent is not None else otel_context.get_current()
+    return Handle(trace.INVALID_SPAN, kind, ctx, {}, None)
+
+
+def start(
+    kind: str,
+    operation: str,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    name: str | None = None,
+    request: Mapping[str, Any] | None = None,
+    inputs: Any = None,
+    attributes: Mapping[str, Any] | None = None,
+    parent: otel_context.Context | None = None,
+    stream: bool = False,
+) -> Handle:
+    """Open a GenAI span and return its handle; never raises (a no-op handle on failure)."""
+    try:
+        ctx = parent if parent is not None else otel_context.get_current()
+        if otel_context.get_value(_SUPPRESS, ctx):
+            return _noop(kind, parent)
+        attrs: dict[str, Any] = {names.SPAN_KIND: kind, names.OPERATION: operation}
+        labels: dict[str, Any] = {names.OPERATION: operation}
+        if provider:
+            attrs[names.PROVIDER] = labels[names.PROVIDER] = provider
+        if model:
+            attrs[names.REQUEST_MODEL] = labels[names.REQUEST_MODEL] = model
+        if kind == names.SpanKind.TOOL and name:
+            attrs[names.TOOL_NAME] = name
+        elif kind == names.SpanKind.AGENT and name:
+            attrs[names.AGENT_NAME] = name
+        if stream:
+            attrs[names.REQUEST_STREAM] = True
+        if request:
+            attrs.update(_request_attributes(request))
+        if attributes:
+            attrs.update(_clean(attributes))
+        span = _get_tracer().start_span(
+            f"{operation} {model or name}" if (model or name) else operation,
+            context=ctx,
+            kind=SpanKind.CLIENT if kind in _CLIENT_KINDS else SpanKind.INTERNAL,
+            attributes=attrs,
+        )
+        key = _MODEL_KEYS.get(kind)
+        outer = otel_context.get_value(key, ctx) if key is not None else None
+        child_ctx = trace.set_span_in_context(span, ctx)
+        handle = Handle(span, kind, child_ctx, labels, outer if isinstance(outer, Handle) else None)
+        if key is not None:
+            handle._context = otel_context.set_value(key, handle, child_ctx)
+        if inputs is not None and span.is_recording():
+            _write_inputs(span, kind, inputs, content.policy())
+        return handle
+    except Exception as exc:  # noqa: BLE001
+        report("genai: starting a span", exc)
+        return _noop(kind, parent)

@@ -1,0 +1,108 @@
+"""The GenAI metric instruments, created once through the OpenTelemetry metrics API.
+
+``gen_ai.client.token.usage`` (by ``gen_ai.token.type``), ``gen_ai.client.operation.duration``,
+``gen_ai.client.operation.time_to_first_chunk`` and ``..time_per_output_chunk`` (streams),
+with the conventions' units and bucket boundaries (see ``names.METRICS``). Where they go
+(OTLP, Prometheus, nowhere) is decided by ``llm_instrument.agent.metrics``; with no meter
+provider set the API's no-op meter makes every record free. Other instrumentors add their
+own instruments (``hw.gpu.*``, ``gen_ai.server.*``) with ``histogram()``/``counter()``/
+``gauge()`` here, so that all meters share one scope.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry import metrics
+
+import llm_instrument
+from llm_instrument.agent.genai import names
+
+_lock = threading.Lock()
+_instruments: dict[str, Any] = {}
+_meter: metrics.Meter | None = None
+
+
+def meter() -> metrics.Meter:
+    global _meter
+    if _meter is None:
+        _meter = metrics.get_meter("llm_instrument.agent.genai", llm_instrument.__version__)
+    return _meter
+
+
+def histogram(
+    name: str, unit: str, description: str, buckets: Sequence[float] | None = None
+) -> metrics.Histogram:
+    """The histogram called ``name``, created on first use."""
+    found = _instruments.get(name)
+    if found is None:
+        with _lock:
+            found = _instruments.get(name)
+            if found is None:
+                found = meter().create_histogram(
+                    name,
+                    unit=unit,
+                    description=description,
+                    explicit_bucket_boundaries_advisory=list(buckets) if buckets else None,
+                )
+                _instruments[name] = found
+    return found  # type: ignore[no-any-return]
+
+
+def counter(name: str, unit: str, description: str) -> metrics.Counter:
+    found = _instruments.get(name)
+    if found is None:
+        with _lock:
+            found = _instruments.setdefault(
+                name, meter().create_counter(name, unit=unit, description=description)
+            )
+    return found  # type: ignore[no-any-return]
+
+
+def gauge(name: str, unit: str, description: str) -> metrics._Gauge:
+    found = _instruments.get(name)
+    if found is None:
+        with _lock:
+            found = _instruments.setdefault(
+                name, meter().create_gauge(name, unit=unit, description=description)
+            )
+    return found  # type: ignore[no-any-return]
+
+
+def _genai(name: str) -> metrics.Histogram:
+    unit, description, buckets = names.METRICS[name]
+    return histogram(name, unit, description, buckets)
+
+
+def record_operation(
+    labels: Mapping[str, Any],
+    duration_s: float,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    first_chunk_s: float | None,
+    per_chunk_s: float | None,
+) -> None:
+    """Record one finished GenAI operation (called by the handle, once per operation)."""
+    _genai(names.OPERATION_DURATION).record(duration_s, labels)
+    if input_tokens is not None:
+        _genai(names.TOKEN_USAGE).record(
+            input_tokens, {**labels, names.TOKEN_TYPE: names.TOKEN_INPUT}
+        )
+    if output_tokens is not None:
+        _genai(names.TOKEN_USAGE).record(
+            output_tokens, {**labels, names.TOKEN_TYPE: names.TOKEN_OUTPUT}
+        )
+    if first_chunk_s is not None:
+        _genai(names.TIME_TO_FIRST_CHUNK).record(first_chunk_s, labels)
+    if per_chunk_s is not None:
+        _genai(names.TIME_PER_OUTPUT_CHUNK).record(per_chunk_s, labels)
+
+
+def reset() -> None:
+    """Forget the instruments (tests that swap the meter provider)."""
+    global _meter
+    with _lock:
+        _instruments.clear()
+        _meter = None
