@@ -30,7 +30,7 @@ import llm_instrument
 from llm_instrument.agent.genai import content, names
 from llm_instrument.agent.genai import metrics as genai_metrics
 from llm_instrument.agent.genai.facts import Document, Message, ToolCall, Usage
-from llm_instrument.agent.guard import report
+from llm_instrument.agent.guard import guarded
 
 _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 _MODEL_KEYS = {
@@ -38,7 +38,12 @@ _MODEL_KEYS = {
     names.SpanKind.EMBEDDING: otel_context.create_key("llm_instrument.genai.embedding"),
 }
 _CLIENT_KINDS = frozenset(
-    (names.SpanKind.LLM, names.SpanKind.EMBEDDING, names.SpanKind.RETRIEVER, names.SpanKind.RERANKER)
+    (
+        names.SpanKind.LLM,
+        names.SpanKind.EMBEDDING,
+        names.SpanKind.RETRIEVER,
+        names.SpanKind.RERANKER,
+    )
 )
 _tracer: trace.Tracer | None = None
 
@@ -124,10 +129,7 @@ class Handle:
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         """Non-content facts learned during the operation (response model, device, ...)."""
         if not self._ended:
-            try:
-                self.span.set_attributes(_clean(attributes))
-            except Exception as exc:  # noqa: BLE001 - the span API must never break the app
-                report("genai: set_attributes", exc)
+            _set_attributes(self.span, attributes)
 
     # -- ending ------------------------------------------------------------------------------
     def finish(
@@ -141,14 +143,7 @@ class Handle:
         if self._ended:
             return
         self._ended = True
-        try:
-            if self.span.is_recording():
-                _write_outputs(self, outputs, finish_reasons, documents, response_model)
-            if response_model:
-                self._labels[names.RESPONSE_MODEL] = response_model
-            self._close(None)
-        except Exception as exc:  # noqa: BLE001
-            report("genai: finishing a span", exc)
+        if not _finish(self, outputs, finish_reasons, documents, response_model):
             _end_quietly(self.span)
 
     def fail(self, exc: BaseException) -> None:
@@ -156,16 +151,7 @@ class Handle:
         if self._ended:
             return
         self._ended = True
-        try:
-            error_type = type(exc).__qualname__
-            if self.span.is_recording():
-                self.span.record_exception(exc)
-                self.span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"[:256]))
-                self.span.set_attribute(names.ERROR_TYPE, error_type)
-            self._labels[names.ERROR_TYPE] = error_type
-            self._close(None)
-        except Exception as failure:  # noqa: BLE001
-            report("genai: failing a span", failure)
+        if not _fail(self, exc):
             _end_quietly(self.span)
 
     def end_unfinished(self) -> None:
@@ -175,7 +161,7 @@ class Handle:
     def _adopt(self, usage: Usage | None, first_ns: int | None, chunks: int) -> None:
         self._adopted = (usage, first_ns, chunks)
 
-    def _close(self, _: None) -> None:
+    def _close(self) -> None:
         end_ns = time.perf_counter_ns()
         usage, first_ns, chunks = self._usage, self._first_ns, self._chunks
         if self._adopted is not None:
@@ -230,21 +216,55 @@ class Handle:
     ) -> None:
         token, self._token = self._token, None
         if token is not None:
-            try:
-                otel_context.detach(token)  # type: ignore[arg-type]
-            except Exception as failure:  # noqa: BLE001
-                report("genai: leaving a span", failure)
+            _detach(token)
         if exc is not None:
             self.fail(exc)
         else:
             self.finish()
 
 
+@guarded("genai: finishing a span", default=False)
+def _finish(
+    handle: Handle,
+    outputs: Any,
+    finish_reasons: Sequence[str] | None,
+    documents: Sequence[Document] | None,
+    response_model: str | None,
+) -> bool:
+    if handle.span.is_recording():
+        _write_outputs(handle, outputs, finish_reasons, documents, response_model)
+    if response_model:
+        handle._labels[names.RESPONSE_MODEL] = response_model
+    handle._close()
+    return True
+
+
+@guarded("genai: failing a span", default=False)
+def _fail(handle: Handle, exc: BaseException) -> bool:
+    error_type = type(exc).__qualname__
+    span = handle.span
+    if span.is_recording():
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"[:256]))
+        span.set_attribute(names.ERROR_TYPE, error_type)
+    handle._labels[names.ERROR_TYPE] = error_type
+    handle._close()
+    return True
+
+
+@guarded("genai: ending a span")
 def _end_quietly(span: Span) -> None:
-    try:
-        span.end()
-    except Exception as exc:  # noqa: BLE001
-        report("genai: ending a span", exc)
+    span.end()
+
+
+@guarded("genai: set_attributes")
+def _set_attributes(span: Span, attributes: Mapping[str, Any]) -> None:
+    span.set_attributes(_clean(attributes))
+
+
+@guarded("genai: leaving a span")
+def _detach(token: Any) -> None:
+    otel_context.detach(token)
 
 
 def _clean(attributes: Mapping[str, Any]) -> dict[str, Any]:
@@ -376,41 +396,56 @@ def start(
     stream: bool = False,
 ) -> Handle:
     """Open a GenAI span and return its handle; never raises (a no-op handle on failure)."""
-    try:
-        ctx = parent if parent is not None else otel_context.get_current()
-        if otel_context.get_value(_SUPPRESS, ctx):
-            return _noop(kind, parent)
-        attrs: dict[str, Any] = {names.SPAN_KIND: kind, names.OPERATION: operation}
-        labels: dict[str, Any] = {names.OPERATION: operation}
-        if provider:
-            attrs[names.PROVIDER] = labels[names.PROVIDER] = provider
-        if model:
-            attrs[names.REQUEST_MODEL] = labels[names.REQUEST_MODEL] = model
-        if kind == names.SpanKind.TOOL and name:
-            attrs[names.TOOL_NAME] = name
-        elif kind == names.SpanKind.AGENT and name:
-            attrs[names.AGENT_NAME] = name
-        if stream:
-            attrs[names.REQUEST_STREAM] = True
-        if request:
-            attrs.update(_request_attributes(request))
-        if attributes:
-            attrs.update(_clean(attributes))
-        span = _get_tracer().start_span(
-            f"{operation} {model or name}" if (model or name) else operation,
-            context=ctx,
-            kind=SpanKind.CLIENT if kind in _CLIENT_KINDS else SpanKind.INTERNAL,
-            attributes=attrs,
-        )
-        key = _MODEL_KEYS.get(kind)
-        outer = otel_context.get_value(key, ctx) if key is not None else None
-        child_ctx = trace.set_span_in_context(span, ctx)
-        handle = Handle(span, kind, child_ctx, labels, outer if isinstance(outer, Handle) else None)
-        if key is not None:
-            handle._context = otel_context.set_value(key, handle, child_ctx)
-        if inputs is not None and span.is_recording():
-            _write_inputs(span, kind, inputs, content.policy())
-        return handle
-    except Exception as exc:  # noqa: BLE001
-        report("genai: starting a span", exc)
+    handle = _start(
+        kind, operation, provider, model, name, request, inputs, attributes, parent, stream
+    )
+    return handle if handle is not None else _noop(kind, parent)
+
+
+@guarded("genai: starting a span")
+def _start(
+    kind: str,
+    operation: str,
+    provider: str | None,
+    model: str | None,
+    name: str | None,
+    request: Mapping[str, Any] | None,
+    inputs: Any,
+    attributes: Mapping[str, Any] | None,
+    parent: otel_context.Context | None,
+    stream: bool,
+) -> Handle | None:
+    ctx = parent if parent is not None else otel_context.get_current()
+    if otel_context.get_value(_SUPPRESS, ctx):
         return _noop(kind, parent)
+    attrs: dict[str, Any] = {names.SPAN_KIND: kind, names.OPERATION: operation}
+    labels: dict[str, Any] = {names.OPERATION: operation}
+    if provider:
+        attrs[names.PROVIDER] = labels[names.PROVIDER] = provider
+    if model:
+        attrs[names.REQUEST_MODEL] = labels[names.REQUEST_MODEL] = model
+    if kind == names.SpanKind.TOOL and name:
+        attrs[names.TOOL_NAME] = name
+    elif kind == names.SpanKind.AGENT and name:
+        attrs[names.AGENT_NAME] = name
+    if stream:
+        attrs[names.REQUEST_STREAM] = True
+    if request:
+        attrs.update(_request_attributes(request))
+    if attributes:
+        attrs.update(_clean(attributes))
+    span = _get_tracer().start_span(
+        f"{operation} {model or name}" if (model or name) else operation,
+        context=ctx,
+        kind=SpanKind.CLIENT if kind in _CLIENT_KINDS else SpanKind.INTERNAL,
+        attributes=attrs,
+    )
+    key = _MODEL_KEYS.get(kind)
+    outer = otel_context.get_value(key, ctx) if key is not None else None
+    child_ctx = trace.set_span_in_context(span, ctx)
+    handle = Handle(span, kind, child_ctx, labels, outer if isinstance(outer, Handle) else None)
+    if key is not None:
+        handle._context = otel_context.set_value(key, handle, child_ctx)
+    if inputs is not None and span.is_recording():
+        _write_inputs(span, kind, inputs, content.policy())
+    return handle

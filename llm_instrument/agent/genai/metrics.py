@@ -48,7 +48,7 @@ def histogram(
                     explicit_bucket_boundaries_advisory=list(buckets) if buckets else None,
                 )
                 _instruments[name] = found
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def counter(name: str, unit: str, description: str) -> metrics.Counter:

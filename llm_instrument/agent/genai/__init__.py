@@ -1,0 +1,42 @@
+"""The GenAI telemetry core: every LLM instrumentor hands it plain facts, it makes the spans
+and records the metrics.
+
+    from llm_instrument.agent import genai
+
+    h = genai.start(genai.SpanKind.LLM, "chat", provider="openai", model="gpt-4o",
+                    request={"temperature": 0.2}, inputs=[genai.Message("user", "hi")])
+    h.first_chunk(); h.set_usage(genai.Usage(input_tokens=3, output_tokens=5))
+    h.finish(outputs="hello", finish_reasons=["stop"])      # or h.fail(exc)
+
+- ``names``: every attribute, metric and span-kind name (GenAI semantic conventions v1.41);
+- ``facts``: the frozen dataclasses instrumentors fill (``Message``, ``ToolCall``,
+  ``Document``, ``Usage``);
+- ``content``: the content policy (capture switch, one truncation limit, redaction);
+- ``handle``: ``start()`` and the ``Handle`` (finish-once, nesting and token flow-up: see
+  its docstring);
+- ``metrics``: the instruments; ``stream``: the one stream proxy, ``GenAIStream``.
+
+Instrumentors never create GenAI spans, write ``gen_ai.*`` strings by hand or touch a meter.
+"""
+
+from __future__ import annotations
+
+from llm_instrument.agent.genai import names
+from llm_instrument.agent.genai.facts import Document, Message, ToolCall, Usage
+from llm_instrument.agent.genai.handle import Handle, current_llm_handle, start
+from llm_instrument.agent.genai.names import Operation, SpanKind
+from llm_instrument.agent.genai.stream import GenAIStream
+
+__all__ = [
+    "Document",
+    "GenAIStream",
+    "Handle",
+    "Message",
+    "Operation",
+    "SpanKind",
+    "ToolCall",
+    "Usage",
+    "current_llm_handle",
+    "names",
+    "start",
+]
