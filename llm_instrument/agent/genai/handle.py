@@ -73,6 +73,7 @@ class Handle:
         "_kind",
         "_labels",
         "_outer",
+        "_server",
         "_start_ns",
         "_token",
         "_usage",
@@ -99,6 +100,7 @@ class Handle:
         self._adopted: tuple[Usage | None, int | None, int] | None = None
         self._ended = False
         self._token: object | None = None
+        self._server: tuple[float | None, float | None] | None = None
 
     # -- facts during the operation ---------------------------------------------------------
     @property
@@ -125,6 +127,11 @@ class Handle:
         """Token usage as reported by the provider or counted by the tokenizer."""
         if usage.known:
             self._usage = usage
+
+    def server_timing(self, first_token_s: float | None, per_output_token_s: float | None) -> None:
+        """Model-server timings of an in-process model, recorded as ``gen_ai.server.*`` by this
+        handle itself when it finishes successfully (never adopted, so never counted twice)."""
+        self._server = (first_token_s, per_output_token_s)
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         """Non-content facts learned during the operation (response model, device, ...)."""
@@ -182,6 +189,8 @@ class Handle:
                     names.RESPONSE_TIME_TO_FIRST_CHUNK, (first_ns - self._start_ns) / 1e9
                 )
         span.end()
+        if self._server is not None and names.ERROR_TYPE not in self._labels:
+            genai_metrics.record_server_timing(self._labels, *self._server)
         if self._kind not in _MODEL_KEYS:
             return
         outer = self._outer

@@ -100,6 +100,16 @@ def record_operation(
         _genai(names.TIME_PER_OUTPUT_CHUNK).record(per_chunk_s, labels)
 
 
+def record_server_timing(
+    labels: Mapping[str, Any], first_token_s: float | None, per_output_token_s: float | None
+) -> None:
+    """``gen_ai.server.*`` timings of an in-process model (recorded by its own handle)."""
+    if first_token_s is not None:
+        _genai(names.SERVER_TIME_TO_FIRST_TOKEN).record(first_token_s, labels)
+    if per_output_token_s is not None:
+        _genai(names.SERVER_TIME_PER_OUTPUT_TOKEN).record(per_output_token_s, labels)
+
+
 def reset() -> None:
     """Forget the instruments (tests that swap the meter provider)."""
     global _meter

@@ -42,6 +42,14 @@ SPAN_KIND: Final = "gen_ai.span.kind"
 # ours: non-message content (chain, agent and embedding inputs and outputs), as JSON
 INPUT_VALUE: Final = "llm_instrument.input"
 OUTPUT_VALUE: Final = "llm_instrument.output"
+# ours: an in-process model (transformers, sentence-transformers): where and how it ran
+MODEL_DEVICE: Final = "llm_instrument.model.device"
+MODEL_DTYPE: Final = "llm_instrument.model.dtype"
+REQUEST_BATCH_SIZE: Final = "llm_instrument.request.batch_size"
+RESPONSE_TIME_PER_OUTPUT_TOKEN: Final = "llm_instrument.response.time_per_output_token"
+RESPONSE_TOKENS_PER_SECOND: Final = "llm_instrument.response.tokens_per_second"
+GPU_NAME: Final = "llm_instrument.gpu.name"
+GPU_MEMORY_PEAK: Final = "llm_instrument.gpu.memory.peak_allocated"
 
 # request parameters: the fact's key (as instrumentors hand it) -> attribute
 REQUEST_PARAMETERS: Final[dict[str, str]] = {
@@ -59,6 +67,9 @@ REQUEST_PARAMETERS: Final[dict[str, str]] = {
     "n": "gen_ai.request.choice_count",
     "choice_count": "gen_ai.request.choice_count",
     "encoding_formats": "gen_ai.request.encoding_formats",
+    "num_return_sequences": "gen_ai.request.choice_count",
+    "do_sample": "llm_instrument.request.do_sample",
+    "num_beams": "llm_instrument.request.num_beams",
 }
 
 # -- metrics (name, unit, description, explicit bucket boundaries) ---------------------------
@@ -66,6 +77,9 @@ TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
 TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
+# the conventions' model-server metrics, recorded for in-process models only
+SERVER_TIME_TO_FIRST_TOKEN: Final = "gen_ai.server.time_to_first_token"
+SERVER_TIME_PER_OUTPUT_TOKEN: Final = "gen_ai.server.time_per_output_token"
 
 TOKEN_BUCKETS: Final = (
     1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
@@ -76,12 +90,28 @@ DURATION_BUCKETS: Final = (
 CHUNK_BUCKETS: Final = (
     0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
 )  # fmt: skip
+SERVER_FIRST_TOKEN_BUCKETS: Final = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)  # fmt: skip
+SERVER_PER_TOKEN_BUCKETS: Final = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+)  # fmt: skip
 
 METRICS: Final[dict[str, tuple[str, str, tuple[float, ...]]]] = {
     TOKEN_USAGE: ("{token}", "Number of input and output tokens used", TOKEN_BUCKETS),
     OPERATION_DURATION: ("s", "GenAI operation duration", DURATION_BUCKETS),
     TIME_TO_FIRST_CHUNK: ("s", "Time to receive the first chunk of a stream", DURATION_BUCKETS),
     TIME_PER_OUTPUT_CHUNK: ("s", "Time between chunks of a stream, after the first", CHUNK_BUCKETS),
+    SERVER_TIME_TO_FIRST_TOKEN: (
+        "s",
+        "Time to generate the first token",
+        SERVER_FIRST_TOKEN_BUCKETS,
+    ),
+    SERVER_TIME_PER_OUTPUT_TOKEN: (
+        "s",
+        "Time per output token generated after the first token",
+        SERVER_PER_TOKEN_BUCKETS,
+    ),
 }
 
 # -- values ---------------------------------------------------------------------------------
