@@ -1,0 +1,274 @@
+"""``GenerationMixin.generate``: one LLM span per call with exact tokens and first-token time.
+
+Before the call: model, request parameters, batch size, device and dtype; a pass-through
+logits processor is appended to the call (it returns the scores untouched and notes when the
+first new token's logits exist: the host clock on CPU, a CUDA event on GPU); a user streamer
+is proxied so that its ``end()`` reaches the consumer only after the span has its usage
+(LangChain's streaming ends its own span when the streamer ends). After the call: token
+counts from the returned tensors (see ``_extract``), on CPU at once, on CUDA through a
+non-blocking readback (see ``_gpu``). Decoded text only with content capture on, when the
+tokenizer is known and the tensors are on the host.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import context
+
+from llm_instrument.agent import config, genai
+from llm_instrument.agent.genai import names
+from llm_instrument.agent.guard import guard
+from llm_instrument.instrumentors.transformers import _extract, _gpu
+
+PIPELINE_KEY = context.create_key("llm_instrument.transformers.pipeline")
+_processor_class: type | None = None
+
+
+def _first_token_processor() -> Any:
+    """A ``LogitsProcessor`` subclass, built on first use (transformers is loaded by then)."""
+    global _processor_class
+    if _processor_class is None:
+        from transformers.generation.logits_process import LogitsProcessor
+
+        class _FirstTokenTimer(LogitsProcessor):  # type: ignore[misc]
+            """Returns the scores unchanged; notes the first step and counts steps."""
+
+            def __init__(self) -> None:
+                self.first_ns: int | None = None
+                self.event: Any = None
+                self.steps = 0
+
+            def __call__(self, input_ids: Any, scores: Any) -> Any:
+                self.steps += 1
+                if self.first_ns is None:
+                    self.first_ns = time.perf_counter_ns()
+                    if scores.is_cuda:
+                        self.event = _gpu.new_event()
+                return scores
+
+        _processor_class = _FirstTokenTimer
+    return _processor_class()
+
+
+class _StreamerProxy:
+    """Forwards ``put``; holds ``end`` until the span is finished (see module docstring)."""
+
+    __slots__ = ("_end_requested", "_released", "_streamer")
+
+    def __init__(self, streamer: Any) -> None:
+        self._streamer = streamer
+        self._end_requested = False
+        self._released = False
+
+    def put(self, value: Any) -> None:
+        self._streamer.put(value)
+
+    def end(self) -> None:
+        self._end_requested = True
+
+    def release(self) -> None:
+        if self._end_requested and not self._released:
+            self._released = True
+            self._streamer.end()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._streamer, name)
+
+
+class _GenerateCall:
+    """What one ``generate()`` needs between its start and its (possibly deferred) finish."""
+
+    def __init__(self, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        settings = config.current()
+        self.kwargs = dict(kwargs)
+        input_ids = args[0] if args else kwargs.get("inputs", kwargs.get("input_ids"))
+        embeds = kwargs.get("inputs_embeds")
+        self.input_ids = input_ids if input_ids is not None and input_ids.dim() == 2 else None
+        self.attention_mask = kwargs.get("attention_mask")
+        self.eos_ids, self.pad = _extract.special_ids(model, kwargs)
+        self.encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
+        if self.encoder_decoder:
+            self.prompt_len = 1  # the decoder start token
+        else:
+            self.prompt_len = self.input_ids.shape[1] if self.input_ids is not None else 0
+        shaped = self.input_ids if self.input_ids is not None else embeds
+        batch = int(shaped.shape[0]) if shaped is not None else 1
+        device = shaped.device if shaped is not None else model.device
+        self.on_cuda = device.type == "cuda"
+        self.tokenizer = _extract.tokenizer_for(model) if settings.capture_content else None
+        self.scope = context.get_value(PIPELINE_KEY)
+        self.timer = None
+        if len(args) <= 2:  # logits_processor is the third positional parameter
+            self.timer = _first_token_processor()
+            given = self.kwargs.get("logits_processor")
+            from transformers.generation.logits_process import LogitsProcessorList
+
+            self.kwargs["logits_processor"] = LogitsProcessorList([*(given or ()), self.timer])
+        self.streamer = None
+        if self.kwargs.get("streamer") is not None:
+            self.streamer = self.kwargs["streamer"] = _StreamerProxy(self.kwargs["streamer"])
+        inputs: Any = None
+        if self.tokenizer is not None and self.input_ids is not None and not self.on_cuda:
+            texts = _extract.decode(self.tokenizer, self.input_ids)
+            inputs = texts[0] if batch == 1 else [genai.Message("user", t) for t in texts]
+        attributes = {names.REQUEST_BATCH_SIZE: batch, **_extract.placement(model)}
+        self.probe = None
+        if self.on_cuda:
+            reset = settings.plugin_setting(
+                "transformers", "gpu_peak_memory", True, config.parse_bool
+            )
+            self.probe = _gpu.CudaProbe(device, reset)
+            attributes[names.GPU_NAME] = self.probe.device_name()
+        chat = _extract.take_chat_mark()
+        self.handle = genai.start(
+            genai.SpanKind.LLM,
+            genai.Operation.CHAT if chat else genai.Operation.TEXT_COMPLETION,
+            provider=_extract.PROVIDER,
+            model=_extract.model_name(model),
+            request=_extract.generation_request(model, kwargs),
+            inputs=inputs,
+            attributes=attributes,
+            stream=self.streamer is not None,
+        )
+        self.start_ns = time.perf_counter_ns()
+        self.end_ns = self.start_ns
+        self.new_ids: Any = None
+        self.pending: _gpu.Readback | None = None
+        self.end_event: Any = None
+        self.peak: int | None = None
+
+    # -- after the call ----------------------------------------------------------------------
+    def succeeded(self, result: Any) -> None:
+        self.end_ns = time.perf_counter_ns()
+        with guard("transformers: after generate"):
+            sequences = getattr(result, "sequences", result)
+            if not hasattr(sequences, "shape") or sequences.dim() != 2:
+                self._finish(None)
+                return
+            self.new_ids = sequences[:, self.prompt_len :]
+            counts, ended = _extract.output_token_rows(self.new_ids, self.eos_ids)
+            prompt = self.input_ids
+            if prompt is None:
+                in_count = counts.new_zeros(())
+            else:
+                in_count = _extract.input_token_count(prompt, self.attention_mask, self.pad)
+            if not sequences.is_cuda:
+                self._finish([int(in_count), *counts.tolist(), *ended.tolist()])
+                return
+            import torch
+
+            self.peak = self.probe.peak_bytes() if self.probe else None
+            packed = torch.cat([in_count.view(1).long(), counts, ended.long()])
+            self.end_event = _gpu.new_event()
+            self.pending = _gpu.Readback(packed)
+            if self.pending.ready():
+                self.settle()
+            else:
+                _gpu.FINISHER.submit(self.pending, self.settle)
+            return
+        self._release()
+
+    def settle(self) -> None:
+        """Finish from the readback, if it is still pending and has arrived (idempotent)."""
+        pending = self.pending
+        if pending is None or not pending.ready():
+            return
+        self.pending = None
+        with guard("transformers: finishing generate"):
+            self._finish(pending.values())
+            return
+        self._release()
+
+    def failed(self, exc: BaseException) -> None:
+        with guard("transformers: generate failed"):
+            self.handle.fail(exc)
+        self._release()
+
+    def _release(self) -> None:
+        if self.streamer is not None:
+            self.streamer.release()
+
+    def _finish(self, values: list[int] | None) -> None:
+        try:
+            self._report(values)
+        finally:
+            self._release()
+
+    def _report(self, values: list[int] | None) -> None:
+        handle, timer = self.handle, self.timer
+        if values is None:
+            handle.finish()
+            return
+        rows = (len(values) - 1) // 2
+        in_tokens, counts, ended = values[0], values[1 : rows + 1], values[rows + 1 :]
+        out_tokens = sum(counts)
+        usage = genai.Usage(in_tokens if self.input_ids is not None else None, out_tokens)
+        handle.set_usage(usage)
+        first_ns = timer.first_ns if timer else None
+        end_ns = self.end_ns
+        if self.probe is not None and timer is not None:
+            first_device = self.probe.elapsed_ns(timer.event)
+            total_device = self.probe.elapsed_ns(self.end_event)
+            if first_device is not None:
+                first_ns = self.start_ns + first_device
+            if total_device is not None:
+                end_ns = self.start_ns + total_device
+        steps = timer.steps if timer else max(counts, default=0)
+        first_s = per_token_s = None
+        if first_ns is not None:
+            handle.first_chunk(at=first_ns)
+            for _ in range(steps):
+                handle.chunk()
+            first_s = (first_ns - self.start_ns) / 1e9
+            if steps > 1:
+                per_token_s = (end_ns - first_ns) / 1e9 / (steps - 1)
+        handle.server_timing(first_s, per_token_s)
+        duration_s = (end_ns - self.start_ns) / 1e9
+        handle.set_attributes(
+            {
+                names.RESPONSE_TIME_PER_OUTPUT_TOKEN: per_token_s,
+                names.RESPONSE_TOKENS_PER_SECOND: out_tokens / duration_s if duration_s else None,
+                names.GPU_MEMORY_PEAK: self.peak,
+            }
+        )
+        reasons = _extract.finish_reasons([bool(flag) for flag in ended])
+        if self.scope is not None:
+            self.scope.add(usage, first_ns, steps, reasons)
+        outputs = None
+        if self.tokenizer is not None and self.new_ids is not None and not self.on_cuda:
+            texts = _extract.decode(self.tokenizer, self.new_ids)
+            outputs = [
+                genai.Message("assistant", text, finish_reason=reason)
+                for text, reason in zip(texts, reasons, strict=False)
+            ]
+        handle.finish(outputs=outputs, finish_reasons=reasons)
+
+
+def wrap_generate(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Trace one ``generate()`` (see the module docstring)."""
+    from llm_instrument.instrumentors.transformers import active
+
+    if not active():
+        return wrapped(*args, **kwargs)
+    call = None
+    with guard("transformers: before generate"):
+        call = _GenerateCall(instance, args, kwargs)
+    if call is None:
+        return wrapped(*args, **kwargs)
+    token = context.attach(call.handle.context)
+    try:
+        result = wrapped(*args, **call.kwargs)
+    except BaseException as exc:
+        call.failed(exc)
+        raise
+    finally:
+        context.detach(token)
+    call.succeeded(result)
+    if call.scope is not None:
+        call.scope.track(call)
+    return result
