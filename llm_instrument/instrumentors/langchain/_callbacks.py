@@ -1,0 +1,257 @@
+"""The callback handler added to every LangChain callback manager: runs -> GenAI core handles.
+
+One handler instance (``run_inline``, so callbacks run in the caller's thread and context)
+turns ``on_chat_model_start``/``on_llm_start`` into LLM handles, retrievers into RETRIEVER,
+tools into TOOL, agents (``AgentExecutor`` and other ``*Agent*`` runs) into AGENT and chains
+into CHAIN handles. A run's parent is its ``parent_run_id``'s context from ``Runs``, else the
+context current at the start callback (the FastAPI request span, an outer user span).
+
+Chain spans (``LLM_INSTRUMENT_LANGCHAIN_CHAIN_SPANS``): ``outer`` (default) opens a CHAIN
+span for the outermost chain of an invocation and for nested chains that are not plumbing
+(legacy ``*Chain`` classes, agents, graphs, chains not run as a sequence/map step); prompt
+templates, output parsers, passthroughs, lambdas and sequence/parallel steps are folded
+into their nearest span. ``all`` opens one per runnable. ``GeneratorExit`` (a consumer that
+closed a stream early) ends the span without an error status. Every method is guarded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry import context as otel_context
+
+from llm_instrument.agent import genai
+from llm_instrument.agent.genai import names
+from llm_instrument.agent.guard import guarded
+from llm_instrument.instrumentors.langchain import _extract
+from llm_instrument.instrumentors.langchain._runs import SLOT, runs
+
+_STEP_TAGS = ("seq:step:", "map:key:", "branch:", "condition:")
+_KEEP_SUFFIXES = ("Chain", "Executor", "Agent", "Graph")
+_FOLDED_RUN_TYPES = frozenset(("prompt", "parser"))
+
+
+def _is_step(tags: Sequence[str] | None) -> bool:
+    return any(tag.startswith(_STEP_TAGS) for tag in tags or ())
+
+
+def _parent(parent_run_id: Any) -> otel_context.Context | None:
+    return runs.context(parent_run_id) if parent_run_id is not None else None
+
+
+def _activate(kind: str, handle: genai.Handle) -> None:
+    """Make ``handle`` current for the rest of a wrapped call that left a slot open."""
+    slot = SLOT.get()
+    if slot is not None and slot.token is None and slot.kind == kind:
+        slot.context = handle.context
+        slot.token = otel_context.attach(handle.context)
+
+
+def _end(run_id: Any, error: BaseException | None = None, **facts: Any) -> None:
+    handle = runs.pop(run_id)
+    if handle is None:
+        return
+    if error is None or isinstance(error, GeneratorExit):
+        handle.finish(**facts)
+    else:
+        handle.fail(error)
+
+
+class TracingCallbacks:
+    """Mixed into ``BaseCallbackHandler`` at patch time (see ``handler_class``)."""
+
+    run_inline = True
+    raise_error = False
+    all_spans = False
+
+    # -- chat models and LLMs ----------------------------------------------------------------
+    @guarded("langchain: on_chat_model_start")
+    def on_chat_model_start(
+        self,
+        serialized: Any,
+        messages: Any,
+        *,
+        run_id: Any,
+        parent_run_id: Any = None,
+        tags: Any = None,
+        metadata: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        provider, model, name, request = _extract.model_facts(serialized, metadata, kwargs)
+        handle = genai.start(
+            genai.SpanKind.LLM,
+            genai.Operation.CHAT,
+            provider=provider,
+            model=model,
+            name=name,
+            request=request,
+            inputs=_extract.chat_inputs(messages),
+            parent=_parent(parent_run_id),
+        )
+        runs.add(run_id, handle, handle.context)
+        _activate("llm", handle)
+
+    @guarded("langchain: on_llm_start")
+    def on_llm_start(
+        self,
+        serialized: Any,
+        prompts: Any,
+        *,
+        run_id: Any,
+        parent_run_id: Any = None,
+        tags: Any = None,
+        metadata: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        provider, model, name, request = _extract.model_facts(serialized, metadata, kwargs)
+        handle = genai.start(
+            genai.SpanKind.LLM,
+            genai.Operation.TEXT_COMPLETION,
+            provider=provider,
+            model=model,
+            name=name,
+            request=request,
+            inputs=prompts[0] if prompts else None,
+            parent=_parent(parent_run_id),
+        )
+        runs.add(run_id, handle, handle.context)
+        _activate("llm", handle)
+
+    @guarded("langchain: on_llm_new_token")
+    def on_llm_new_token(self, token: Any, *, run_id: Any, **kwargs: Any) -> None:
+        handle = runs.handle(run_id)
+        if handle is not None:
+            handle.chunk()
+
+    @guarded("langchain: on_llm_end")
+    def on_llm_end(self, response: Any, *, run_id: Any, **kwargs: Any) -> None:
+        handle = runs.handle(run_id)
+        if handle is None:
+            return
+        outputs, reasons, usage, response_model = _extract.result_facts(response)
+        handle.set_usage(usage)
+        _end(run_id, outputs=outputs, finish_reasons=reasons, response_model=response_model)
+
+    @guarded("langchain: on_llm_error")
+    def on_llm_error(self, error: BaseException, *, run_id: Any, **kwargs: Any) -> None:
+        _end(run_id, error)
+
+    # -- chains and agents -------------------------------------------------------------------
+    @guarded("langchain: on_chain_start")
+    def on_chain_start(
+        self,
+        serialized: Any,
+        inputs: Any,
+        *,
+        run_id: Any,
+        parent_run_id: Any = None,
+        tags: Any = None,
+        metadata: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        name = kwargs.get("name") or _extract.class_name(serialized) or "chain"
+        parent = _parent(parent_run_id)
+        if not self.all_spans and parent is not None and self._folded(name, tags, kwargs):
+            runs.add(run_id, None, parent)
+            return
+        if "Agent" in name:
+            handle = genai.start(
+                genai.SpanKind.AGENT, genai.Operation.INVOKE_AGENT, name=name, inputs=inputs,
+                parent=parent,
+            )  # fmt: skip
+        else:
+            handle = genai.start(
+                genai.SpanKind.CHAIN, genai.Operation.CHAIN, name=name, inputs=inputs, parent=parent
+            )
+        runs.add(run_id, handle, handle.context)
+
+    @staticmethod
+    def _folded(name: str, tags: Any, kwargs: dict[str, Any]) -> bool:
+        if kwargs.get("run_type") in _FOLDED_RUN_TYPES:
+            return True
+        return _is_step(tags) and not name.endswith(_KEEP_SUFFIXES)
+
+    @guarded("langchain: on_chain_end")
+    def on_chain_end(self, outputs: Any, *, run_id: Any, **kwargs: Any) -> None:
+        _end(run_id, outputs=outputs)
+
+    @guarded("langchain: on_chain_error")
+    def on_chain_error(self, error: BaseException, *, run_id: Any, **kwargs: Any) -> None:
+        _end(run_id, error)
+
+    # -- tools -------------------------------------------------------------------------------
+    @guarded("langchain: on_tool_start")
+    def on_tool_start(
+        self,
+        serialized: Any,
+        input_str: Any,
+        *,
+        run_id: Any,
+        parent_run_id: Any = None,
+        tags: Any = None,
+        metadata: Any = None,
+        inputs: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        serialized = serialized or {}
+        name = kwargs.get("name") or serialized.get("name") or "tool"
+        handle = genai.start(
+            genai.SpanKind.TOOL,
+            genai.Operation.EXECUTE_TOOL,
+            name=name,
+            inputs=genai.ToolCall(kwargs.get("tool_call_id"), name, inputs or input_str),
+            attributes={
+                names.TOOL_DESCRIPTION: serialized.get("description") or None,
+                names.TOOL_TYPE: "function",
+            },
+            parent=_parent(parent_run_id),
+        )
+        runs.add(run_id, handle, handle.context)
+
+    @guarded("langchain: on_tool_end")
+    def on_tool_end(self, output: Any, *, run_id: Any, **kwargs: Any) -> None:
+        _end(run_id, outputs=output)
+
+    @guarded("langchain: on_tool_error")
+    def on_tool_error(self, error: BaseException, *, run_id: Any, **kwargs: Any) -> None:
+        _end(run_id, error)
+
+    # -- retrievers --------------------------------------------------------------------------
+    @guarded("langchain: on_retriever_start")
+    def on_retriever_start(
+        self,
+        serialized: Any,
+        query: Any,
+        *,
+        run_id: Any,
+        parent_run_id: Any = None,
+        tags: Any = None,
+        metadata: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        name = kwargs.get("name") or _extract.class_name(serialized) or "retriever"
+        source = (metadata or {}).get("ls_vector_store_provider") or name
+        handle = genai.start(
+            genai.SpanKind.RETRIEVER,
+            genai.Operation.RETRIEVAL,
+            name=source,
+            inputs=query,
+            attributes={names.DATA_SOURCE_ID: source},
+            parent=_parent(parent_run_id),
+        )
+        runs.add(run_id, handle, handle.context)
+        _activate("retriever", handle)
+
+    @guarded("langchain: on_retriever_end")
+    def on_retriever_end(self, documents: Any, *, run_id: Any, **kwargs: Any) -> None:
+        _end(run_id, documents=_extract.documents(documents))
+
+    @guarded("langchain: on_retriever_error")
+    def on_retriever_error(self, error: BaseException, *, run_id: Any, **kwargs: Any) -> None:
+        _end(run_id, error)
+
+
+def handler_class(base: type, all_spans: bool) -> type:
+    """The handler class: our methods first, LangChain's ``BaseCallbackHandler`` for the rest."""
+    return type("LLMInstrumentCallbackHandler", (TracingCallbacks, base), {"all_spans": all_spans})
