@@ -15,6 +15,7 @@ endpoint, headers and timeout). What this module adds:
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import platform
@@ -22,22 +23,28 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 import llm_instrument
 from llm_instrument.agent import config
 from llm_instrument.agent.guard import guard
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+
 _logger = logging.getLogger(__name__)
 
 EXIT_FLUSH_TIMEOUT_MS = 5000
 _DROP_REPORT_INTERVAL_S = 60.0
+_GRPC_EXPORTER = "opentelemetry.exporter.otlp.proto.grpc"
+_GRPC_MISSING = "OTLP over gRPC needs the grpc extra: pip install 'llm-instrument[grpc]'"
 
 
 class _DroppedSpanCounter(logging.Filter):
@@ -82,6 +89,52 @@ def _resource() -> Resource:
     )
 
 
+class _LazyOTLPExporter(SpanExporter):
+    """Builds the OTLP exporter on its first use, in the export thread.
+
+    Importing the OTLP exporter (protobuf, the HTTP transport, ``requests``) costs more
+    than the rest of the agent's start-up together. A process that ends no span (a CLI
+    run, a gunicorn master) never pays for it, and one that does pays in the background
+    thread, after its own start-up. A failure to build is raised from the first export,
+    where the batch processor logs it instead of failing the application.
+    """
+
+    def __init__(self, protocol: str) -> None:
+        self._protocol = protocol
+        self._lock = threading.Lock()
+        self._exporter: SpanExporter | None = None
+
+    def _get(self) -> SpanExporter:
+        with self._lock:
+            if self._exporter is None:
+                self._exporter = _build_otlp(self._protocol)
+            return self._exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self._get().export(spans)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True if self._exporter is None else self._exporter.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        if self._exporter is not None:
+            self._exporter.shutdown()
+
+
+def _build_otlp(protocol: str) -> SpanExporter:
+    if protocol == "grpc":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        except ImportError as exc:
+            raise RuntimeError(_GRPC_MISSING) from exc
+        return OTLPSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HTTPSpanExporter,
+    )
+
+    return HTTPSpanExporter()
+
+
 def make_exporter(settings: config.Settings) -> SpanExporter | None:
     """The exporter the settings ask for; raises when it cannot be built."""
     if settings.exporter == "none":
@@ -95,19 +148,10 @@ def make_exporter(settings: config.Settings) -> SpanExporter | None:
         from llm_instrument.agent.exporters.local_store import LocalStoreExporter
 
         return LocalStoreExporter(settings.local_store)
-    if settings.otlp_protocol == "grpc":
-        try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        except ImportError as exc:
-            raise RuntimeError(
-                "OTLP over gRPC needs the grpc extra: pip install 'llm-instrument[grpc]'"
-            ) from exc
-        return OTLPSpanExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-        OTLPSpanExporter as HTTPSpanExporter,
-    )
-
-    return HTTPSpanExporter()
+    if settings.otlp_protocol == "grpc" and importlib.util.find_spec(_GRPC_EXPORTER) is None:
+        # checked now, so a missing extra is reported at start-up, not at the first export
+        raise RuntimeError(_GRPC_MISSING)
+    return _LazyOTLPExporter(settings.otlp_protocol)
 
 
 def _after_fork_in_child(provider: TracerProvider, exporter: SpanExporter | None) -> None:
