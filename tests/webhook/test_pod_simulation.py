@@ -73,9 +73,14 @@ def _map(value: str, paths: dict[str, str]) -> str:
 def agent_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``/opt/llm-instrument`` of the agent image: site/ (this repository) and bootstrap/."""
     image = tmp_path_factory.mktemp("agent-image")
+    source = tmp_path_factory.mktemp("agent-source")  # setuptools writes build/ into it
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "llm_instrument", source / "llm_instrument", ignore=ignore)
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--target", str(image / "site"), str(REPO)],
+         "--target", str(image / "site"), str(source)],
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
     (image / "bootstrap").mkdir()
