@@ -200,6 +200,7 @@ def test_python_version_label_picks_the_image(webhook: Webhook) -> None:
     assert admission.pod["spec"]["initContainers"][0]["image"].endswith(":0.1.0-py3.11")
     unsupported = webhook.admit(pod(labels={"llm-instrument.io/python-version": "2.7"}))
     assert not unsupported.patched
+    assert "no agent image for Python 2.7" in unsupported.response["warnings"][0]
 
 
 def test_existing_volumes_and_annotations_are_appended_to(webhook: Webhook) -> None:

@@ -78,7 +78,8 @@ def plan(pod: Json, config: WebhookConfig) -> Plan:
     python = str(labels.get(o.LABEL_PYTHON_VERSION) or config.default_python_version)
     if python not in config.python_versions:
         supported = ", ".join(config.python_versions)
-        return Plan(skipped=f"no agent image for Python {python} (supported: {supported})")
+        reason = f"no agent image for Python {python} (supported: {supported})"
+        return Plan(notes=[f"not injected: {reason}"], skipped=reason)
 
     containers: list[Json] = spec.get("containers") or []
     result = Plan()
