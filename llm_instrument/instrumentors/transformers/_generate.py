@@ -53,7 +53,7 @@ def _first_token_processor() -> Any:
     return _processor_class()
 
 
-class _StreamerProxy:
+class StreamerProxy:
     """Forwards ``put``; holds ``end`` until the span is finished (see module docstring)."""
 
     __slots__ = ("_end_requested", "_released", "_streamer")
@@ -76,6 +76,15 @@ class _StreamerProxy:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._streamer, name)
+
+
+def proxy_streamer(kwargs: dict[str, Any]) -> StreamerProxy | None:
+    """Put a proxy in place of the call's streamer, unless there is none or it is one."""
+    streamer = kwargs.get("streamer")
+    if streamer is None or isinstance(streamer, StreamerProxy):
+        return None
+    proxy = kwargs["streamer"] = StreamerProxy(streamer)
+    return proxy
 
 
 class _GenerateCall:
@@ -107,9 +116,11 @@ class _GenerateCall:
             from transformers.generation.logits_process import LogitsProcessorList
 
             self.kwargs["logits_processor"] = LogitsProcessorList([*(given or ()), self.timer])
-        self.streamer = None
-        if self.kwargs.get("streamer") is not None:
-            self.streamer = self.kwargs["streamer"] = _StreamerProxy(self.kwargs["streamer"])
+        # a pipeline above already holds the streamer's end until its own span is finished
+        self.streamer = proxy_streamer(self.kwargs)
+        streaming = self.streamer is not None or isinstance(
+            self.kwargs.get("streamer"), StreamerProxy
+        )
         inputs: Any = None
         if self.tokenizer is not None and self.input_ids is not None and not self.on_cuda:
             texts = _extract.decode(self.tokenizer, self.input_ids)
@@ -131,7 +142,7 @@ class _GenerateCall:
             request=_extract.generation_request(model, kwargs),
             inputs=inputs,
             attributes=attributes,
-            stream=self.streamer is not None,
+            stream=streaming,
         )
         self.start_ns = time.perf_counter_ns()
         self.end_ns = self.start_ns

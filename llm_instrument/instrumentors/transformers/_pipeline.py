@@ -11,6 +11,7 @@ lazy inputs (generators, datasets) are left alone (their ``generate`` spans stil
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,7 +21,7 @@ from llm_instrument.agent import genai
 from llm_instrument.agent.genai import names
 from llm_instrument.agent.guard import guard
 from llm_instrument.instrumentors.transformers import _extract
-from llm_instrument.instrumentors.transformers._generate import PIPELINE_KEY
+from llm_instrument.instrumentors.transformers._generate import PIPELINE_KEY, proxy_streamer
 
 _LLM_TASKS = frozenset(("text-generation", "text2text-generation", "summarization"))
 _EMBEDDING_TASKS = frozenset(("feature-extraction",))
@@ -137,6 +138,7 @@ class _PipelineCall:
             attributes=attributes,
         )
         self.context = context.set_value(PIPELINE_KEY, self.scope, self.handle.context)
+        self.start_ns = time.perf_counter_ns()
 
     def succeeded(self, result: Any) -> None:
         handle, scope = self.handle, self.scope
@@ -159,6 +161,10 @@ class _PipelineCall:
                 handle.chunk()
         if scope.reasons:
             handle.set_usage(genai.Usage(scope.input_tokens, scope.output_tokens))
+            elapsed_s = (time.perf_counter_ns() - self.start_ns) / 1e9
+            if elapsed_s > 0:
+                rate = scope.output_tokens / elapsed_s
+                handle.set_attributes({names.RESPONSE_TOKENS_PER_SECOND: rate})
         texts = _generated_texts(result)
         outputs = [genai.Message("assistant", t) for t in texts] if texts else None
         handle.finish(outputs=outputs, finish_reasons=scope.reasons or None)
@@ -189,15 +195,22 @@ def wrap_pipeline_call(
             call = _PipelineCall(instance, kind, args, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
+    # the streamer's end reaches its consumer only once this span has its usage
+    kwargs = dict(kwargs)
+    streamer = proxy_streamer(kwargs)
     token = context.attach(call.context)
     try:
         result = wrapped(*args, **kwargs)
     except BaseException as exc:
         with guard("transformers: a pipeline call failed"):
             call.handle.fail(exc)
+        if streamer is not None:
+            streamer.release()
         raise
     finally:
         context.detach(token)
     with guard("transformers: after a pipeline call"):
         call.succeeded(result)
+    if streamer is not None:
+        streamer.release()
     return result
