@@ -100,7 +100,10 @@ def text(value: Any, limit: int) -> str:
     """One captured value as a string attribute (JSON unless it already is a string)."""
     if isinstance(value, str):
         return clip(value, limit)
-    return json.dumps(_plain(value, limit), ensure_ascii=False, default=str)
+    plain = _plain(value, limit)
+    if isinstance(plain, str):
+        return plain
+    return json.dumps(plain, ensure_ascii=False, default=str)
 
 
 def _parts(content: Any, limit: int) -> list[dict[str, Any]]:

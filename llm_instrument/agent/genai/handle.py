@@ -138,6 +138,11 @@ class Handle:
         if not self._ended:
             _set_attributes(self.span, attributes)
 
+    def set_inputs(self, inputs: Any) -> None:
+        """Inputs known only later (LangChain streams report a chain's input at its end)."""
+        if not self._ended and inputs is not None and self.span.is_recording():
+            _set_inputs(self.span, self._kind, inputs)
+
     # -- ending ------------------------------------------------------------------------------
     def finish(
         self,
@@ -269,6 +274,11 @@ def _end_quietly(span: Span) -> None:
 @guarded("genai: set_attributes")
 def _set_attributes(span: Span, attributes: Mapping[str, Any]) -> None:
     span.set_attributes(_clean(attributes))
+
+
+@guarded("genai: set_inputs")
+def _set_inputs(span: Span, kind: str, inputs: Any) -> None:
+    _write_inputs(span, kind, inputs, content.policy())
 
 
 @guarded("genai: leaving a span")

@@ -30,6 +30,7 @@ from llm_instrument.instrumentors.langchain._runs import SLOT, runs
 _STEP_TAGS = ("seq:step:", "map:key:", "branch:", "condition:")
 _KEEP_SUFFIXES = ("Chain", "Executor", "Agent", "Graph")
 _FOLDED_RUN_TYPES = frozenset(("prompt", "parser"))
+_STREAM_PLACEHOLDER = {"input": ""}
 
 
 def _is_step(tags: Sequence[str] | None) -> bool:
@@ -152,6 +153,8 @@ class TracingCallbacks:
     ) -> None:
         name = kwargs.get("name") or _extract.class_name(serialized) or "chain"
         parent = _parent(parent_run_id)
+        if inputs == _STREAM_PLACEHOLDER:
+            inputs = None  # a stream: the real input comes with on_chain_end
         if not self.all_spans and parent is not None and self._folded(name, tags, kwargs):
             runs.add(run_id, None, parent)
             return
@@ -174,6 +177,11 @@ class TracingCallbacks:
 
     @guarded("langchain: on_chain_end")
     def on_chain_end(self, outputs: Any, *, run_id: Any, **kwargs: Any) -> None:
+        late = kwargs.get("inputs")
+        if late is not None and late != _STREAM_PLACEHOLDER:
+            handle = runs.handle(run_id)
+            if handle is not None and handle.span.is_recording():
+                handle.set_inputs(late)
         _end(run_id, outputs=outputs)
 
     @guarded("langchain: on_chain_error")
