@@ -14,6 +14,7 @@ import pytest
 
 from tests.webhook.conftest import OTLP_ENDPOINT, SERVICE_HOST, Webhook, container, env_of, pod
 
+REPO = Path(__file__).resolve().parents[2]
 K8S_VERSION = "1.37.0"
 BOOTSTRAP = "/llm-instrument/bootstrap"
 
@@ -261,3 +262,22 @@ def test_malformed_body_is_a_400(webhook: Webhook, body: bytes) -> None:
     assert answer["error"]
     health_status, _ = webhook.post(b"", path="/nope")
     assert health_status == 404  # and the server is still up
+
+
+def test_webhook_needs_only_the_standard_library() -> None:
+    """The webhook image installs llm-instrument without its dependencies."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from llm_instrument.agent import cli\n"
+        "from llm_instrument.agent.webhook import certs, cli, mutate, review, server\n"
+        "roots = {m.split('.')[0] for m in sys.modules}\n"
+        "print(sorted(roots - set(sys.stdlib_module_names) - {'llm_instrument', '__main__'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
