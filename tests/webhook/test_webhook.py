@@ -281,3 +281,14 @@ def test_webhook_needs_only_the_standard_library() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_init_container_runs_as_non_root_even_in_a_root_pod(webhook: Webhook) -> None:
+    plain = webhook.admit(pod()).pod["spec"]["initContainers"][0]["securityContext"]
+    assert plain["runAsNonRoot"] is True and "runAsUser" not in plain  # the image's user
+    root = pod()
+    root["spec"]["securityContext"] = {"runAsUser": 0}
+    admission = webhook.admit(root)
+    _valid(admission.pod)
+    security = admission.pod["spec"]["initContainers"][0]["securityContext"]
+    assert security["runAsUser"] == 65532 and security["runAsNonRoot"] is True

@@ -41,6 +41,7 @@ _INIT_RESOURCES = {
     "requests": {"cpu": "50m", "memory": "32Mi"},
     "limits": {"cpu": "500m", "memory": "128Mi"},
 }
+AGENT_IMAGE_USER = 65532  # the agent image's USER (docker/agent.Dockerfile)
 _SECURITY = {
     "allowPrivilegeEscalation": False,
     "readOnlyRootFilesystem": True,
@@ -102,12 +103,8 @@ def plan(pod: Json, config: WebhookConfig) -> Plan:
 
     volume = {"name": o.VOLUME_NAME, "emptyDir": {"sizeLimit": "256Mi"}}
     _append(result.ops, "/spec/volumes", spec.get("volumes"), volume)
-    _append(
-        result.ops,
-        "/spec/initContainers",
-        spec.get("initContainers"),
-        _init_container(python, config),
-    )
+    init = _init_container(python, config, spec.get("securityContext") or {})
+    _append(result.ops, "/spec/initContainers", spec.get("initContainers"), init)
     new_annotations = {o.ANNOTATION_INJECTED: ",".join(result.injected)}
     if result.notes:
         new_annotations[o.ANNOTATION_STATUS] = "; ".join(result.notes)
@@ -300,7 +297,11 @@ def _add_annotations(ops: list[Json], meta: Json, annotations: dict[str, str]) -
         ops.append({"op": "add", "path": "/metadata/annotations", "value": annotations})
 
 
-def _init_container(python: str, config: WebhookConfig) -> Json:
+def _init_container(python: str, config: WebhookConfig, pod_security: Json) -> Json:
+    security = copy.deepcopy(_SECURITY)
+    if pod_security.get("runAsUser") == 0:
+        # the pod's root user would meet our runAsNonRoot and stop the pod from starting
+        security["runAsUser"] = AGENT_IMAGE_USER
     return {
         "name": o.INIT_CONTAINER_NAME,
         "image": config.image_for(python),
@@ -308,5 +309,5 @@ def _init_container(python: str, config: WebhookConfig) -> Json:
         "command": init_command(),
         "volumeMounts": [{"name": o.VOLUME_NAME, "mountPath": o.MOUNT_PATH}],
         "resources": copy.deepcopy(_INIT_RESOURCES),
-        "securityContext": copy.deepcopy(_SECURITY),
+        "securityContext": security,
     }
