@@ -27,6 +27,7 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -104,23 +105,25 @@ def app_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return python
 
 
-def _pod_from_template() -> dict[str, Any]:
-    docs = yaml.safe_load_all((REPO / "k8s/demo/chatbot.yaml").read_text())
+def _pod_from_template(manifest: str = "chatbot.yaml") -> dict[str, Any]:
+    """The pod a Deployment of ``k8s/demo/`` creates, as the API server sends it."""
+    docs = yaml.safe_load_all((REPO / "k8s/demo" / manifest).read_text())
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     template = deployment["spec"]["template"]
     labels = {**template["metadata"]["labels"], "pod-template-hash": "5d8f7c9b6d"}
+    name = deployment["metadata"]["name"]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "generateName": "chatbot-5d8f7c9b6d-",
+            "generateName": f"{name}-5d8f7c9b6d-",
             "namespace": NAMESPACE,
             "labels": labels,
             "ownerReferences": [
                 {
                     "apiVersion": "apps/v1",
                     "kind": "ReplicaSet",
-                    "name": "chatbot-5d8f7c9b6d",
+                    "name": f"{name}-5d8f7c9b6d",
                     "uid": "5a0c9d5e-0d6f-4c1e-8a53-3f1e3c9b2f10",
                     "controller": True,
                 }
@@ -128,6 +131,16 @@ def _pod_from_template() -> dict[str, Any]:
         },
         "spec": template["spec"],
     }
+
+
+@pytest.mark.parametrize("manifest", ["chatbot.yaml", "server.yaml"])
+def test_demo_pods_are_injected_into_valid_pods(webhook: Webhook, manifest: str) -> None:
+    original = _pod_from_template(manifest)
+    pod = webhook.admit(original, namespace=NAMESPACE).pod
+    kubernetes_validate.validate(pod, "1.37.0", strict=True)
+    assert pod["spec"]["initContainers"][0]["image"].endswith("-py3.11")  # the demo's Python
+    service = original["metadata"]["labels"]["llm-instrument.io/service-name"]
+    assert kubelet_env(pod["spec"]["containers"][0])["OTEL_SERVICE_NAME"] == service
 
 
 def test_injected_chatbot_pod_sends_spans_with_kubernetes_attributes(
