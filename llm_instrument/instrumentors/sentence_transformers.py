@@ -19,7 +19,7 @@ from typing import Any
 import wrapt
 from opentelemetry import context
 
-from llm_instrument.agent import genai
+from llm_instrument.agent import genai, gpu_metrics
 from llm_instrument.agent.genai import names
 from llm_instrument.agent.guard import guard
 from llm_instrument.agent.plugin import Plugin
@@ -48,6 +48,8 @@ def _begin_encode(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     single = isinstance(inputs, str)
     texts = [inputs] if single else list(inputs) if isinstance(inputs, list | tuple) else None
     attributes = _extract.placement(model)
+    if str(attributes.get(names.MODEL_DEVICE, "")).startswith("cuda"):
+        gpu_metrics.ensure_started()
     if texts is not None:
         attributes[names.REQUEST_BATCH_SIZE] = len(texts)
     first = model[0] if len(model) else None

@@ -18,7 +18,7 @@ from typing import Any
 
 from opentelemetry import context
 
-from llm_instrument.agent import config, genai
+from llm_instrument.agent import config, genai, gpu_metrics
 from llm_instrument.agent.genai import names
 from llm_instrument.agent.guard import guard
 from llm_instrument.instrumentors.transformers import _extract, _gpu
@@ -132,6 +132,7 @@ class _GenerateCall:
                 "transformers", "gpu_peak_memory", True, config.parse_bool
             )
             self.probe = _gpu.CudaProbe(device, reset)
+            gpu_metrics.ensure_started()
             attributes[names.GPU_NAME] = self.probe.device_name()
         chat = _extract.take_chat_mark()
         self.handle = genai.start(
