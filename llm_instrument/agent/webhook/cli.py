@@ -113,6 +113,11 @@ def main(argv: list[str]) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    if not config.otlp_endpoint:
+        _logger.warning(
+            "no OTLP endpoint (--otlp-endpoint): injected pods keep spans in a local file "
+            "unless they set OTEL_EXPORTER_OTLP_ENDPOINT themselves"
+        )
     _logger.info(
         "serving on :%d (agent image %s, OTLP %s)",
         httpd.port,
