@@ -163,9 +163,21 @@ def _after_fork_in_child(provider: TracerProvider, exporter: SpanExporter | None
 
 
 def _flush(provider: TracerProvider) -> None:
+    """Export what is queued, for at most ``EXIT_FLUSH_TIMEOUT_MS`` in all.
+
+    ``force_flush`` honours its timeout, but ``shutdown`` joins the export thread, which may
+    sit in a request to a hung collector for the whole OTLP timeout (10 s by default). Both
+    run in a daemon thread that the exit waits for no longer than the budget.
+    """
     processor: Any = provider._active_span_processor
-    processor.force_flush(EXIT_FLUSH_TIMEOUT_MS)
-    processor.shutdown()
+
+    def flush_and_shut_down() -> None:
+        processor.force_flush(EXIT_FLUSH_TIMEOUT_MS)
+        processor.shutdown()
+
+    worker = threading.Thread(target=flush_and_shut_down, name="llm-instrument-flush", daemon=True)
+    worker.start()
+    worker.join(EXIT_FLUSH_TIMEOUT_MS / 1000)
 
 
 def _install_sigterm_flush(provider: TracerProvider) -> None:

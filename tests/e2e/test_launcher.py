@@ -7,12 +7,9 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import textwrap
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,35 +23,6 @@ PYTHON = str(VENV_BIN / "python")
 
 def _agent_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("llm-instrument")]
-
-
-@pytest.fixture
-def blackhole() -> Iterator[str]:
-    """An endpoint that accepts connections and never answers (a hung collector)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(2)
-        for conn in held:
-            conn.close()
-        server.close()
 
 
 def test_short_script_loses_no_spans(otlp: OTLPReceiver, tmp_path: Path) -> None:
@@ -89,11 +57,12 @@ def test_dead_endpoint_changes_nothing(endpoint: str, blackhole: str, tmp_path: 
         [PYTHON, *args[1:]], env=agent_env(), cwd=tmp_path, capture_output=True, text=True
     )
     start = time.monotonic()
-    traced = run_traced(args, agent_env(url, OTEL_EXPORTER_OTLP_TIMEOUT="2"), cwd=tmp_path)
+    # the OTLP timeout (10 s by default, 30 s here) would hold the exit without the budget
+    traced = run_traced(args, agent_env(url, OTEL_EXPORTER_OTLP_TIMEOUT="30"), cwd=tmp_path)
     elapsed = time.monotonic() - start
     assert (bare.returncode, traced.returncode) == (3, 3)
     assert traced.stdout.split(" in ")[0] == bare.stdout.split(" in ")[0] == "done 50 spans"
-    assert elapsed < 12, f"exit held for {elapsed:.1f}s by a dead collector"
+    assert elapsed < 10, f"exit held for {elapsed:.1f}s by a dead collector"
 
 
 def test_sigterm_flushes_finished_spans_and_dies_by_the_signal(
