@@ -1,0 +1,174 @@
+"""Overhead of the transformers instrumentation on ``generate()`` and a text-generation pipeline.
+
+    .venv/bin/python bench/transformers_overhead.py [--rounds 30] [--device cpu|cuda] [--json F]
+
+Models: the tiny GPT-2 configs of ``tests/support/tiny_models.py`` ("small": 2 layers x 64,
+"medium": 6 layers x 256), random weights, 32 new tokens (``min_new_tokens`` = 32, greedy).
+Each round times, in alternating order, the bare call (the saved original function) and the
+instrumented one, all in one process with a real SDK tracer provider (batch processor, a
+dropping exporter) and meter provider, content capture on (the default). Reported: median
+time per call and the overhead as the ratio of medians minus one. The pipeline rows also
+time OpenLLMetry's ``opentelemetry-instrumentation-transformers`` (it wraps only
+``TextGenerationPipeline.__call__``, so it has no ``generate()`` row). Overhead = median over
+rounds of (variant / bare in the same round) - 1; "bare" pipeline calls still pass through
+our disabled wrappers (one flag check each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+NEW_TOKENS = 32
+
+
+class _Drop:
+    """A span exporter that keeps nothing (export cost without I/O)."""
+
+    def export(self, spans: Sequence[Any]) -> Any:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 0) -> bool:
+        return True
+
+
+def _setup_otel() -> None:
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(_Drop()))  # type: ignore[arg-type]
+    trace.set_tracer_provider(provider)
+    metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+
+
+def _timed(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - start
+
+
+def _compare(
+    variants: dict[str, Callable[[], Any]], rounds: int, sync: Callable[[], None]
+) -> dict[str, float]:
+    """Median seconds per variant, and the median of each variant's per-round ratio to
+    "bare" (the variants alternate within a round, so a ratio compares neighbours)."""
+    for fn in variants.values():  # warm-up
+        fn()
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    order = list(variants)
+    for index in range(rounds):
+        for name in order if index % 2 == 0 else reversed(order):
+            samples[name].append(_timed(variants[name], sync))
+    found = {name: statistics.median(values) for name, values in samples.items()}
+    for name, values in samples.items():
+        ratios = [v / b for v, b in zip(values, samples["bare"], strict=True)]
+        found[f"{name} ratio"] = statistics.median(ratios)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    _setup_otel()
+    import transformers.generation.utils as gen_utils
+    import transformers.pipelines.base as pipe_base
+    import transformers.tokenization_utils_base as tok_base
+    from opentelemetry.instrumentation.transformers import TransformersInstrumentor
+    from transformers import TextGenerationPipeline, pipeline
+
+    from llm_instrument.instrumentors import transformers as plugin
+    from tests.support.tiny_models import build_gpt2, build_tokenizer
+
+    bare_generate = gen_utils.GenerationMixin.__dict__["generate"]
+    for module in (gen_utils, pipe_base, tok_base):
+        plugin.patch(module)
+    # OpenLLMetry wraps TextGenerationPipeline.__call__ in place: keep both versions
+    bare_pipeline_call = TextGenerationPipeline.__dict__["__call__"]
+    TransformersInstrumentor().instrument()
+    openllmetry_call = TextGenerationPipeline.__dict__["__call__"]
+    TextGenerationPipeline.__call__ = bare_pipeline_call
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+
+    tokenizer = build_tokenizer()
+    prompt = "the quick brown fox jumps over the lazy dog"
+    encoded = tokenizer([prompt], return_tensors="pt").to(args.device)
+    kwargs = dict(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False)
+    rows = []
+    for size in ("small", "medium"):
+        model = build_gpt2(tokenizer, size).to(args.device)
+        gen = _compare(
+            {
+                "bare": lambda m=model: bare_generate(m, **encoded, **kwargs),
+                "llm-instrument": lambda m=model: m.generate(**encoded, **kwargs),
+            },
+            args.rounds,
+            sync,
+        )
+        rows.append(("generate", size, gen))
+
+        pipe = pipeline("text-generation", model=model, tokenizer=tokenizer, device=args.device)
+
+        def run(call: Any, ours: bool, p: Any = pipe) -> Any:
+            plugin._enabled = ours
+            try:
+                return call(p, prompt, **kwargs)
+            finally:
+                plugin._enabled = True
+
+        timings = _compare(
+            {
+                "bare": lambda: run(bare_pipeline_call, False),
+                "llm-instrument": lambda: run(bare_pipeline_call, True),
+                "openllmetry": lambda: run(openllmetry_call, False),
+            },
+            args.rounds,
+            sync,
+        )
+        rows.append(("pipeline", size, timings))
+
+    report = []
+    print(f"device={args.device} threads={args.threads} rounds={args.rounds} new={NEW_TOKENS}")
+    print(f"{'call':9} {'model':7} {'bare ms':>9} {'ours ms':>9} {'ours':>8} {'openllmetry':>12}")
+    for call, size, timings in rows:
+        bare = timings["bare"]
+        ours = timings["llm-instrument ratio"] - 1
+        other = timings.get("openllmetry ratio")
+        other_text = f"{(other - 1) * 100:+.2f}%" if other else "n/a"
+        print(
+            f"{call:9} {size:7} {bare * 1e3:9.2f} {timings['llm-instrument'] * 1e3:9.2f} "
+            f"{ours * 100:+7.2f}% {other_text:>12}"
+        )
+        report.append({"call": call, "model": size, "device": args.device, **timings})
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
