@@ -20,6 +20,9 @@ LOGS=$DEMO/logs
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export CHATBOT_MODEL_CACHE=${CHATBOT_MODEL_CACHE:-$DEMO/models/SmolLM2-135M-Instruct}
 export OTEL_BSP_SCHEDULE_DELAY=${OTEL_BSP_SCHEDULE_DELAY:-500}
+# every LangChain step its own span, the prompt template included (the default, "outer",
+# folds prompts, parsers and sequence plumbing into their chain)
+export LLM_INSTRUMENT_LANGCHAIN_CHAIN_SPANS=${LLM_INSTRUMENT_LANGCHAIN_CHAIN_SPANS:-all}
 QUESTIONS=(
   "How do I do a factory reset?"
   "What does a blinking amber light mean?"
@@ -160,7 +163,7 @@ say "5/5  The trace of \"$TRACED_QUESTION\""
 if [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ]; then
   printf '    open your trace viewer (Jaeger: http://localhost:16686), service demo-server\n'
 else
-  .venv/bin/llm-instrument view --store "$STORE" --limit 50
+  .venv/bin/llm-instrument view --store "$STORE" --limit 10
   trace_id=$(.venv/bin/llm-instrument view --store "$STORE" --limit 200 --format json |
     .venv/bin/python -c '
 import json, sys
