@@ -221,7 +221,8 @@ def scenario(name: str, arg: str | None) -> Any:
         from llm_instrument.agent.guard import failure_counts
         from llm_instrument.instrumentors.langchain._runs import runs
 
-        chain = rag_chain()
+        chain = ChatPromptTemplate.from_template("{q}") | FakeChat() | StrOutputParser()
+        chain = {"q": RunnablePassthrough()} | chain
         sizes = []
         for i in range(int(arg or "10000")):
             chain.invoke("q")

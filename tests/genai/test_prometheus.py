@@ -1,0 +1,63 @@
+"""Prometheus exposition under gunicorn with two workers: one port, every worker counted."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("langchain_core")
+pytest.importorskip("gunicorn")
+
+from tests.support.processes import agent_env, free_port, get, serve
+
+ROOT = Path(__file__).parents[2]
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_metrics_scrape_covers_all_gunicorn_workers() -> None:
+    port, metrics_port = free_port(), free_port()
+    env = agent_env(
+        None,
+        LLM_INSTRUMENT_EXPORTER="none",
+        LLM_INSTRUMENT_METRICS_PORT=str(metrics_port),
+        PYTHONPATH=str(ROOT),
+    )
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    args = [gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "tests.apps.langchain_wsgi:app"]
+    with serve(args, env, f"http://127.0.0.1:{port}/ready", cwd=ROOT, timeout=90):
+        pids: set[bytes] = set()
+        sent = 0  # /ready does not run the chain
+        with ThreadPoolExecutor(8) as pool:
+            for _ in range(10):
+                pids |= set(pool.map(lambda i: get(f"http://127.0.0.1:{port}/q{i}"), range(16)))
+                sent += 16
+                if len(pids) == 2:
+                    break
+        assert len(pids) == 2, "gunicorn never used its second worker"
+        deadline = time.monotonic() + 20
+        while True:
+            text = get(f"http://127.0.0.1:{metrics_port}/metrics").decode()
+            count = _sample(text, "gen_ai_client_operation_duration_seconds_count")
+            if count >= sent or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+    assert count == sent
+    token = "gen_ai_client_token_usage_sum"
+    assert _sample(text, token, gen_ai_token_type="input") == 11 * sent
+    assert _sample(text, token, gen_ai_token_type="output") == 4 * sent
+    assert re.search(r'gen_ai_client_token_usage_bucket\{.*le="16\.0".*\}', text)
+    assert 'gen_ai_request_model="fake-chat-1"' in text
