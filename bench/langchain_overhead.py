@@ -163,8 +163,8 @@ def main() -> None:
     )
     results: dict[str, float] = {}
     for mode in args.modes.split(","):
-        command = [sys.executable, __file__, "--child", mode,
-                   "--iterations", str(args.iterations), "--repeats", str(args.repeats)]  # fmt: skip
+        sizes = ["--iterations", str(args.iterations), "--repeats", str(args.repeats)]
+        command = [sys.executable, __file__, "--child", mode, *sizes]
         if mode == "llm-instrument":
             command = [str(Path(sys.executable).parent / "llm-instrument"), *command]
         done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)

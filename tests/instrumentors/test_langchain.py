@@ -117,7 +117,7 @@ def test_streamed_chain_records_time_to_first_chunk_and_tokens(otlp: OTLPReceive
 
 @pytest.mark.parametrize("scenario", ["stream_close", "stream_drop"])
 def test_stream_stopped_early_ends_its_span_once(otlp: OTLPReceiver, scenario: str) -> None:
-    out, spans = run(otlp, scenario, expect=2)
+    out, _ = run(otlp, scenario, expect=2)
     assert out == "Cats "
     otlp.wait_for(lambda s: len(by_name(s, CHAT)) >= 1)
     chat = only(otlp.snapshot(), CHAT)
