@@ -111,7 +111,10 @@ def input_token_count(input_ids: Any, attention_mask: Any, pad: int | None) -> A
         return attention_mask.sum()
     if pad is not None:
         return (input_ids != pad).sum()
-    return input_ids.new_tensor(input_ids.numel())
+    import torch
+
+    # torch.full is a fill on the device; new_tensor(...) would be a blocking host copy
+    return torch.full((), input_ids.numel(), dtype=torch.long, device=input_ids.device)
 
 
 def output_token_rows(new_ids: Any, eos_ids: list[int]) -> tuple[Any, Any]:
@@ -123,8 +126,11 @@ def output_token_rows(new_ids: Any, eos_ids: list[int]) -> tuple[Any, Any]:
     if length == 0 or not eos_ids:
         full = torch.full((rows,), length, dtype=torch.long, device=new_ids.device)
         return full, torch.zeros(rows, dtype=torch.bool, device=new_ids.device)
-    eos = torch.tensor(eos_ids, device=new_ids.device)
-    is_end = torch.isin(new_ids, eos)
+    # compare with Python scalars (kernel arguments): a tensor of ids built here would be a
+    # host-to-device copy, which synchronises
+    is_end = new_ids == eos_ids[0]
+    for other in eos_ids[1:]:
+        is_end |= new_ids == other
     ended = is_end.any(dim=1)
     first_end = is_end.to(torch.int32).argmax(dim=1).to(torch.long)
     counts = torch.where(ended, first_end + 1, torch.full_like(first_end, length))

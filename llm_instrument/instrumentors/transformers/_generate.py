@@ -1,8 +1,10 @@
 """``GenerationMixin.generate``: one LLM span per call with exact tokens and first-token time.
 
-Before the call: model, request parameters, batch size, device and dtype; a pass-through
-logits processor is appended to the call (it returns the scores untouched and notes when the
-first new token's logits exist: the host clock on CPU, a CUDA event on GPU); a user streamer
+Before the call: model, request parameters, batch size, device and dtype; a stopping
+criterion that never stops is appended to the call (called after each step, it notes when the
+first new token exists: the host clock on CPU, a CUDA event on GPU; it reads no tensor and
+costs one boolean ``|`` per step, where a logits processor would cost transformers'
+``inspect.signature`` per step); a user streamer
 is proxied so that its ``end()`` reaches the consumer only after the span has its usage
 (LangChain's streaming ends its own span when the streamer ends). After the call: token
 counts from the returned tensors (see ``_extract``), on CPU at once, on CUDA through a
@@ -28,26 +30,26 @@ _processor_class: type | None = None
 
 
 def _first_token_processor() -> Any:
-    """A ``LogitsProcessor`` subclass, built on first use (transformers is loaded by then)."""
+    """A ``StoppingCriteria`` subclass, built on first use (transformers is loaded by then)."""
     global _processor_class
     if _processor_class is None:
-        from transformers.generation.logits_process import LogitsProcessor
+        from transformers.generation.stopping_criteria import StoppingCriteria
 
-        class _FirstTokenTimer(LogitsProcessor):  # type: ignore[misc]
-            """Returns the scores unchanged; notes the first step and counts steps."""
+        class _FirstTokenTimer(StoppingCriteria):  # type: ignore[misc]
+            """Never stops; notes when the first new token exists and counts the steps."""
 
             def __init__(self) -> None:
                 self.first_ns: int | None = None
                 self.event: Any = None
                 self.steps = 0
 
-            def __call__(self, input_ids: Any, scores: Any) -> Any:
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
                 self.steps += 1
                 if self.first_ns is None:
                     self.first_ns = time.perf_counter_ns()
-                    if scores.is_cuda:
+                    if input_ids.is_cuda:
                         self.event = _gpu.new_event()
-                return scores
+                return False
 
         _processor_class = _FirstTokenTimer
     return _processor_class()
@@ -110,12 +112,12 @@ class _GenerateCall:
         self.tokenizer = _extract.tokenizer_for(model) if settings.capture_content else None
         self.scope = context.get_value(PIPELINE_KEY)
         self.timer = None
-        if len(args) <= 2:  # logits_processor is the third positional parameter
+        if len(args) <= 3:  # stopping_criteria is the fourth positional parameter
             self.timer = _first_token_processor()
-            given = self.kwargs.get("logits_processor")
-            from transformers.generation.logits_process import LogitsProcessorList
+            given = self.kwargs.get("stopping_criteria")
+            from transformers.generation.stopping_criteria import StoppingCriteriaList
 
-            self.kwargs["logits_processor"] = LogitsProcessorList([*(given or ()), self.timer])
+            self.kwargs["stopping_criteria"] = StoppingCriteriaList([*(given or ()), self.timer])
         # a pipeline above already holds the streamer's end until its own span is finished
         self.streamer = proxy_streamer(self.kwargs)
         streaming = self.streamer is not None or isinstance(

@@ -4,8 +4,8 @@
   ``max_memory_allocated`` after); neither waits for the device. The reset changes what the
   application itself would read from ``max_memory_allocated``; switch it off with
   ``LLM_INSTRUMENT_TRANSFORMERS_GPU_PEAK_MEMORY=false``.
-- Timing: CUDA events recorded at the start of the call and when the first token's logits are
-  ready; read with ``elapsed_time`` only once ``query()`` says they completed.
+- Timing: CUDA events recorded at the start of the call and when the first new token exists,
+  read with ``elapsed_time`` only once ``query()`` says both completed.
 - Token counts: computed on the device after ``generate`` returns, then one ``non_blocking``
   copy of a few integers into pinned host memory, followed by an event. The span is finished
   when that event has completed: at once if it already has, else by one daemon thread that
