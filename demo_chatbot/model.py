@@ -98,14 +98,17 @@ def prepare(folder: Path | None = None, say: Callable[[str], object] = print) ->
 
     source = gguf_file()
     started = time.monotonic()
-    say(f"converting {source.name} (one time, about a minute on 2 CPU cores)")
+    say(f"converting {source.name}, once (about a minute on 2 CPU cores)")
+    say("  1/3 the tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+    say(f"  2/3 the weights, de-quantized to float32 ({time.monotonic() - started:.0f} s)")
     model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
     # The weights are already de-quantized to float tensors, but transformers still marks
     # the model as GGUF-quantized and refuses to save it (transformers 5.x); drop the mark.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    say(f"  3/3 saving to {folder} ({time.monotonic() - started:.0f} s)")
     partial = folder.with_name(folder.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(partial)

