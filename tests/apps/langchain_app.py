@@ -207,6 +207,41 @@ def scenario(name: str, arg: str | None) -> Any:
             out = chain.invoke({"q": "hi"})
             "".join(c.content for c in FakeChat(url=arg + "/stream").stream("hi"))  # type: ignore[misc]
             return out
+    if name == "agent":
+        from langchain_classic.agents import AgentExecutor, create_react_agent
+        from langchain_core.language_models import FakeListLLM
+        from langchain_core.prompts import PromptTemplate
+
+        @tool
+        def plus(expr: str) -> str:
+            """Add two integers given as 'a,b'."""
+            a, b = expr.split(",")
+            return str(int(a) + int(b))
+
+        prompt = PromptTemplate.from_template(
+            "Tools: {tools} {tool_names}\nQuestion: {input}\n{agent_scratchpad}"
+        )
+        llm = FakeListLLM(
+            responses=["Add.\nAction: plus\nAction Input: 2,3", "Done.\nFinal Answer: 5"]
+        )
+        executor = AgentExecutor(agent=create_react_agent(llm, [plus], prompt), tools=[plus])
+        with tracer.start_as_current_span("request"):
+            return executor.invoke({"input": "2+3?"})["output"]
+    if name == "scored":
+        from langchain_core.callbacks import CallbackManagerForRetrieverRun
+        from langchain_core.retrievers import BaseRetriever
+
+        class ScoredRetriever(BaseRetriever):
+            def _get_relevant_documents(
+                self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+            ) -> list[Document]:
+                return [
+                    Document(id="a", page_content="A", metadata={"relevance_score": 0.9}),
+                    Document(id="b", page_content="B", metadata={"relevance_score": 0.4}),
+                ]
+
+        with tracer.start_as_current_span("request"):
+            return [d.id for d in ScoredRetriever().invoke("q")]
     if name == "error":
         with tracer.start_as_current_span("request"):
             try:

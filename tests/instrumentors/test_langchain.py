@@ -198,6 +198,30 @@ def test_tool_span(otlp: OTLPReceiver) -> None:
     ]
 
 
+def test_agent_with_its_model_calls_and_tool(otlp: OTLPReceiver) -> None:
+    out, spans = run(otlp, "agent", expect=5)
+    assert out == "5"
+    llm = "text_completion FakeListLLM"
+    assert tree(spans, only(spans, "request")) == [
+        "request",
+        [["invoke_agent AgentExecutor", [[llm, []], ["execute_tool plus", []], [llm, []]]]],
+    ]
+    agent = only(spans, "invoke_agent AgentExecutor")["attributes"]
+    assert agent["gen_ai.span.kind"] == "AGENT"
+    assert agent["gen_ai.agent.name"] == "AgentExecutor"
+    assert only(spans, "execute_tool plus")["attributes"]["gen_ai.tool.call.result"] == "5"
+
+
+def test_retrieved_documents_carry_ids_and_scores(otlp: OTLPReceiver) -> None:
+    out, spans = run(otlp, "scored", expect=2)
+    assert out == ["a", "b"]
+    docs = only(spans, "retrieval ScoredRetriever")["attributes"]["gen_ai.retrieval.documents"]
+    assert json.loads(docs) == [
+        {"id": "a", "score": 0.9, "content": "A"},
+        {"id": "b", "score": 0.4, "content": "B"},
+    ]
+
+
 @pytest.fixture
 def http_server() -> Iterator[str]:
     class Handler(http.server.BaseHTTPRequestHandler):

@@ -9,9 +9,10 @@ context current at the start callback (the FastAPI request span, an outer user s
 Chain spans (``LLM_INSTRUMENT_LANGCHAIN_CHAIN_SPANS``): ``outer`` (default) opens a CHAIN
 span for the outermost chain of an invocation and for nested chains that are not plumbing
 (legacy ``*Chain`` classes, agents, graphs, chains not run as a sequence/map step); prompt
-templates, output parsers, passthroughs, lambdas and sequence/parallel steps are folded
-into their nearest span. ``all`` opens one per runnable. ``GeneratorExit`` (a consumer that
-closed a stream early) ends the span without an error status. Every method is guarded.
+templates, output parsers, nested ``Runnable*`` plumbing (sequences, parallels, assigns,
+passthroughs, lambdas) and sequence/map steps are folded into their nearest span. ``all``
+opens one per runnable. ``GeneratorExit`` (a consumer that closed a stream early) ends the
+span without an error status. Every method is guarded.
 """
 
 from __future__ import annotations
@@ -171,7 +172,7 @@ class TracingCallbacks:
 
     @staticmethod
     def _folded(name: str, tags: Any, kwargs: dict[str, Any]) -> bool:
-        if kwargs.get("run_type") in _FOLDED_RUN_TYPES:
+        if kwargs.get("run_type") in _FOLDED_RUN_TYPES or name.startswith("Runnable"):
             return True
         return _is_step(tags) and not name.endswith(_KEEP_SUFFIXES)
 
