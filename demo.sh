@@ -173,5 +173,7 @@ print(min(traces, key=lambda t: t["start_ns"])["trace_id"] if traces else "")')
   echo
   .venv/bin/llm-instrument view --store "$STORE" "$trace_id"
 fi
-printf '\n%sDone in %ds.%s Again: llm-instrument view --store %s [TRACE_ID]\n' \
-  "$bold" $((SECONDS - started)) "$reset" "$STORE"
+printf '\n%sDone in %ds.%s' "$bold" $((SECONDS - started)) "$reset"
+[ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ] ||
+  printf ' Again: .venv/bin/llm-instrument view --store %s [TRACE_ID]' "$STORE"
+echo
