@@ -1,0 +1,1 @@
+"""The reference demo's chatbot: FastAPI + LangChain RAG over a bundled manual."""

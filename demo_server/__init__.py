@@ -1,0 +1,1 @@
+"""The reference demo's front service: forwards questions to the chatbot."""
