@@ -8,6 +8,7 @@ import http.server
 import json
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,23 @@ def test_rag_chain_tree_attributes_and_tokens(otlp: OTLPReceiver) -> None:
     embed = by_name(spans, EMBED)[1]["attributes"]
     assert embed["gen_ai.span.kind"] == "EMBEDDING"
     assert embed["gen_ai.embeddings.dimension_count"] == 16
+
+
+def test_token_metrics_are_exported_over_otlp(otlp: OTLPReceiver) -> None:
+    run(otlp, "rag", expect=6)
+    deadline = time.monotonic() + 10
+    while not any(m["name"] == "gen_ai.client.token.usage" for m in otlp.metrics):
+        assert time.monotonic() < deadline, [m["name"] for m in otlp.metrics]
+        time.sleep(0.1)
+    usage = [m for m in otlp.metrics if m["name"] == "gen_ai.client.token.usage"][-1]
+    assert usage["unit"] == "{token}"
+    sums = {p["attributes"]["gen_ai.token.type"]: p["sum"] for p in usage["points"]}
+    assert sums == {"input": 11, "output": 4}
+    point = usage["points"][0]["attributes"]
+    assert point["gen_ai.request.model"] == "fake-chat-1"
+    assert point["gen_ai.operation.name"] == "chat"
+    names = {m["name"] for m in otlp.metrics}
+    assert "gen_ai.client.operation.duration" in names
 
 
 def test_all_chain_spans_switch(otlp: OTLPReceiver) -> None:
