@@ -85,6 +85,12 @@ APP = textwrap.dedent(
         "output": 10,
     }
 
+    embedder = pipeline("feature-extraction", model=folder)
+    with tracer.start_as_current_span("embed"):
+        vectors = embedder(["hello world", "a chat template"])
+    n = sum(len(tok(t).input_ids) for t in ["hello world", "a chat template"])
+    expected["embed"] = {"input": n, "dims": len(vectors[0][0][0]), "output": 0}
+
     with tracer.start_as_current_span("chat"):
         chat = [{"role": "user", "content": "hello"}]
         ids = tok.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt",
@@ -220,6 +226,17 @@ def test_pipeline_span_holds_its_generate_calls_and_their_usage(traced: Any) -> 
     assert attrs["gen_ai.usage.output_tokens"] == expected["pipeline"]["output"]
     assert sum(g["attributes"]["gen_ai.usage.output_tokens"] for g in generates) == 10
     _assert_timing(pipeline_span)
+
+
+def test_feature_extraction_pipeline_is_an_embedding_span(traced: Any) -> None:
+    spans, expected, _ = traced
+    (span,) = _scenario(spans, "embed")
+    attrs = span["attributes"]
+    assert attrs["gen_ai.span.kind"] == "EMBEDDING"
+    assert attrs["gen_ai.operation.name"] == "embeddings"
+    assert attrs["gen_ai.usage.input_tokens"] == expected["embed"]["input"]
+    assert attrs["gen_ai.embeddings.dimension_count"] == expected["embed"]["dims"] == 32
+    assert attrs["llm_instrument.request.batch_size"] == 2
 
 
 def test_generate_after_a_chat_template_is_a_chat(traced: Any) -> None:

@@ -14,6 +14,7 @@ tokenizer is known and the tensors are on the host.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -151,6 +152,7 @@ class _GenerateCall:
         self.end_ns = self.start_ns
         self.new_ids: Any = None
         self.pending: _gpu.Readback | None = None
+        self.settling = threading.Lock()  # the finisher thread and a pipeline may race
         self.end_event: Any = None
         self.peak: int | None = None
 
@@ -187,10 +189,11 @@ class _GenerateCall:
 
     def settle(self) -> None:
         """Finish from the readback, if it is still pending and has arrived (idempotent)."""
-        pending = self.pending
-        if pending is None or not pending.ready():
-            return
-        self.pending = None
+        with self.settling:
+            pending = self.pending
+            if pending is None or not pending.ready():
+                return
+            self.pending = None
         with guard("transformers: finishing generate"):
             self._finish(pending.values())
             return
