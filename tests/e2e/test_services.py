@@ -150,7 +150,8 @@ def test_gunicorn_uvicorn_workers_each_export(otlp: OTLPReceiver) -> None:
 
 
 def test_gevent_program_is_traced(otlp: OTLPReceiver, tmp_path: Path) -> None:
-    env = agent_env(otlp.endpoint, GEVENT_ENABLE="true")
+    # a 30 s batch delay: the spans arrive through the exit flush, run under gevent
+    env = agent_env(otlp.endpoint, GEVENT_ENABLE="true", OTEL_BSP_SCHEDULE_DELAY="30000")
     proc = run_traced(["python", str(APPS / "gevent_app.py")], env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "patched=True" in proc.stdout
