@@ -36,7 +36,7 @@ def _first_token_processor() -> Any:
     if _processor_class is None:
         from transformers.generation.stopping_criteria import StoppingCriteria
 
-        class _FirstTokenTimer(StoppingCriteria):  # type: ignore[misc]
+        class _FirstTokenTimer(StoppingCriteria):
             """Never stops; notes when the first new token exists and counts the steps."""
 
             def __init__(self) -> None:
@@ -111,7 +111,7 @@ class _GenerateCall:
         device = shaped.device if shaped is not None else model.device
         self.on_cuda = device.type == "cuda"
         self.tokenizer = _extract.tokenizer_for(model) if settings.capture_content else None
-        self.scope = context.get_value(PIPELINE_KEY)
+        self.scope: Any = context.get_value(PIPELINE_KEY)
         self.timer = None
         if len(args) <= 3:  # stopping_criteria is the fourth positional parameter
             self.timer = _first_token_processor()

@@ -24,14 +24,20 @@ from llm_instrument.agent.guard import guard
 _names: dict[int, str] = {}
 
 
+def _torch() -> Any:
+    """torch, imported when a CUDA call needs it (typed loosely: torch.cuda is untyped)."""
+    import torch
+
+    return torch
+
+
 class CudaProbe:
     """Start event, device index and peak-memory reset for one call on a CUDA device."""
 
     __slots__ = ("index", "reset_peak", "start")
 
     def __init__(self, device: Any, reset_peak: bool) -> None:
-        import torch
-
+        torch = _torch()
         self.index = device.index if device.index is not None else torch.cuda.current_device()
         self.reset_peak = reset_peak
         if reset_peak:
@@ -42,16 +48,14 @@ class CudaProbe:
     def device_name(self) -> str:
         name = _names.get(self.index)
         if name is None:
-            import torch
-
+            torch = _torch()
             name = _names[self.index] = torch.cuda.get_device_name(self.index)
         return name
 
     def peak_bytes(self) -> int | None:
         if not self.reset_peak:
             return None
-        import torch
-
+        torch = _torch()
         return int(torch.cuda.max_memory_allocated(self.index))
 
     def elapsed_ns(self, event: Any) -> int | None:
@@ -62,8 +66,7 @@ class CudaProbe:
 
 
 def new_event() -> Any:
-    import torch
-
+    torch = _torch()
     event = torch.cuda.Event(enable_timing=True)
     event.record()
     return event
@@ -75,8 +78,7 @@ class Readback:
     __slots__ = ("event", "host")
 
     def __init__(self, values: Any) -> None:
-        import torch
-
+        torch = _torch()
         self.host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
         self.host.copy_(values, non_blocking=True)
         self.event = torch.cuda.Event()

@@ -115,7 +115,7 @@ class _PipelineCall:
     def __init__(self, pipe: Any, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]):
         self.kind = kind
         self.scope = _Scope()
-        first = args[0] if args else kwargs.get("text_inputs", kwargs.get("inputs"))
+        first: Any = args[0] if args else kwargs.get("text_inputs", kwargs.get("inputs"))
         self.single = isinstance(first, str) or _is_chat(first)
         model = getattr(pipe, "model", None)
         attributes = _extract.placement(model)
