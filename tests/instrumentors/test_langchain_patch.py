@@ -97,3 +97,28 @@ def test_embeddings_defined_after_patching_are_wrapped() -> None:
         assert Mine().embed_query("x") == [1.0]
         """
     )
+
+
+def test_a_failing_callback_never_reaches_the_app() -> None:
+    run(
+        """
+        import logging
+        records = []
+        class Keep(logging.Handler):
+            def emit(self, record): records.append(record)
+        logging.getLogger("llm_instrument").addHandler(Keep())
+        logging.getLogger("llm_instrument").setLevel(logging.DEBUG)
+        for m in hooked(): plugin.patch(m)
+        from llm_instrument.instrumentors.langchain import _extract
+        def broken(*args, **kwargs): raise RuntimeError("extractor broke")
+        _extract.model_facts = broken
+        _extract.result_facts = broken
+        from langchain_core.language_models import FakeListLLM
+        llm = FakeListLLM(responses=["a", "b", "c"])
+        assert [llm.invoke("x") for _ in range(3)] == ["a", "b", "c"]
+        warnings = [r for r in records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1, [r.getMessage() for r in records]
+        from llm_instrument.instrumentors.langchain._runs import runs
+        assert len(runs) == 0
+        """
+    )
