@@ -7,8 +7,10 @@ endpoint, headers and timeout). What this module adds:
 - the exporter choice (``otlp | console | local | none``);
 - ``process.pid`` kept true across ``fork()`` (gunicorn workers are forked from a master
   that already started the agent), and the local store reopened in the child;
-- a bounded flush at exit and on SIGTERM, so a short script loses no spans and a dead
-  collector cannot hold the exit for long;
+- the OTLP exporter built on its first export, so start-up never pays for protobuf and
+  the HTTP stack;
+- a bounded flush at exit and on SIGTERM (``EXIT_FLUSH_TIMEOUT_MS`` in all), so a short
+  script loses no spans and a dead or hung collector cannot hold the exit for long;
 - dropped spans (queue full because the exporter is slow or down) counted and reported at
   most once a minute instead of per span.
 """
