@@ -23,11 +23,9 @@ import atexit
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics
@@ -36,6 +34,8 @@ from llm_instrument.agent import config
 from llm_instrument.agent.guard import guarded
 
 if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
+
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 _logger = logging.getLogger(__name__)
@@ -89,9 +89,13 @@ def setup(settings: config.Settings) -> None:
 
 # -- roles: server (binds the port) or writer (spools to the shared directory) -----------------
 def _start_prometheus(port: int) -> None:
+    # imported here: http.server alone costs tens of milliseconds of start-up
+    import tempfile
+    from http.server import ThreadingHTTPServer
+
     inherited = os.environ.get(SPOOL_ENV)
     try:
-        server = ThreadingHTTPServer(("", port), _Handler)
+        server = ThreadingHTTPServer(("", port), _handler_class())
     except OSError as exc:
         if inherited and os.path.isdir(inherited):
             _become_writer(inherited)
@@ -321,21 +325,26 @@ def render() -> bytes:
     return generate_latest(registry)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        if self.path.split("?")[0] not in ("/metrics", "/"):
-            self.send_error(404)
-            return
-        body = _render_safely()
-        self.send_response(200 if body is not None else 500)
-        self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        payload = body or b"# llm-instrument: rendering failed, see the application log\n"
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+def _handler_class() -> Any:
+    from http.server import BaseHTTPRequestHandler
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Scrapes are not the application's business: no access log."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] not in ("/metrics", "/"):
+                self.send_error(404)
+                return
+            body = _render_safely()
+            self.send_response(200 if body is not None else 500)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            payload = body or b"# llm-instrument: rendering failed, see the application log\n"
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Scrapes are not the application's business: no access log."""
+
+    return Handler
 
 
 @guarded("metrics: rendering /metrics")
