@@ -28,8 +28,6 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import metrics
-
 from llm_instrument.agent import config
 from llm_instrument.agent.guard import guarded
 
@@ -80,6 +78,7 @@ def setup(settings: config.Settings) -> None:
         readers.append(_state.reader)
     if not readers:
         return
+    from opentelemetry import metrics
     from opentelemetry.sdk.metrics import MeterProvider
 
     metrics.set_meter_provider(MeterProvider(metric_readers=readers))
