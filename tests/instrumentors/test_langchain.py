@@ -129,6 +129,7 @@ def test_streamed_chain_records_time_to_first_chunk_and_tokens(otlp: OTLPReceive
     assert chat["parent_span_id"] == only(spans, SEQ)["span_id"]
     a = chat["attributes"]
     assert 0 < a["gen_ai.response.time_to_first_chunk"] < (chat["end"] - chat["start"]) / 1e9
+    assert a["gen_ai.request.stream"] is True
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (11, 4)
     assert only(spans, SEQ)["attributes"]["llm_instrument.input"] == "How long do cats sleep?"
 

@@ -112,6 +112,11 @@ class Handle:
     def ended(self) -> bool:
         return self._ended
 
+    @property
+    def chunks(self) -> int:
+        """Chunks counted so far with ``chunk()``."""
+        return self._chunks
+
     def first_chunk(self, at: int | None = None) -> None:
         """Mark the first chunk (or token) now, or at ``at`` (a ``perf_counter_ns`` value)."""
         if self._first_ns is None:

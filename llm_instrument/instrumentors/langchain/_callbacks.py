@@ -32,6 +32,7 @@ _STEP_TAGS = ("seq:step:", "map:key:", "branch:", "condition:")
 _KEEP_SUFFIXES = ("Chain", "Executor", "Agent", "Graph")
 _FOLDED_RUN_TYPES = frozenset(("prompt", "parser"))
 _STREAM_PLACEHOLDER = {"input": ""}
+_STREAMED = {names.REQUEST_STREAM: True}
 
 
 def _is_step(tags: Sequence[str] | None) -> bool:
@@ -124,6 +125,8 @@ class TracingCallbacks:
     def on_llm_new_token(self, token: Any, *, run_id: Any, **kwargs: Any) -> None:
         handle = runs.handle(run_id)
         if handle is not None:
+            if handle.chunks == 0:
+                handle.set_attributes(_STREAMED)
             handle.chunk()
 
     @guarded("langchain: on_llm_end")
