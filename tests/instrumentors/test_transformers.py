@@ -116,6 +116,18 @@ APP = textwrap.dedent(
         counts, _ = out_counts(out, ids.input_ids.shape[1], {tok.eos_token_id})
         n = int(ids.attention_mask.sum())
         expected["langchain"] = {"input": n, "output": sum(counts)}
+
+        from langchain_huggingface import ChatHuggingFace
+        lc_llm = HuggingFacePipeline(pipeline=lc_pipe, model_id=str(folder))
+        chat_model = ChatHuggingFace(llm=lc_llm, tokenizer=tok)
+        with tracer.start_as_current_span("langchain-chat"):
+            chat_model.invoke("hello")
+        rendered = tok.apply_chat_template([{"role": "user", "content": "hello"}], tokenize=False,
+                                           add_generation_prompt=True)
+        ids = tok(rendered, return_tensors="pt")
+        out = model.generate(**ids, max_new_tokens=6, do_sample=False)  # a root span
+        counts, _ = out_counts(out, ids.input_ids.shape[1], {tok.eos_token_id})
+        expected["langchain-chat"] = {"input": int(ids.attention_mask.sum()), "output": sum(counts)}
         expected["langchain-stream"] = {"input": n, "output": sum(counts)}
 
     with open(sys.argv[1] + "/expected.json", "w") as f:
@@ -247,7 +259,7 @@ def test_generate_after_a_chat_template_is_a_chat(traced: Any) -> None:
     assert span["attributes"]["gen_ai.usage.output_tokens"] == expected["chat"]["output"]
 
 
-@pytest.mark.parametrize("scenario", ["langchain", "langchain-stream"])
+@pytest.mark.parametrize("scenario", ["langchain", "langchain-stream", "langchain-chat"])
 def test_langchain_model_span_gets_the_exact_usage(traced: Any, scenario: str) -> None:
     spans, expected, _ = traced
     if scenario not in expected:
@@ -257,6 +269,8 @@ def test_langchain_model_span_gets_the_exact_usage(traced: Any, scenario: str) -
         pytest.skip("no langchain plugin in this tree")
     outer = found[0]
     assert outer["attributes"]["gen_ai.span.kind"] == "LLM"
+    if scenario == "langchain-chat":
+        assert [s["attributes"]["gen_ai.operation.name"] for s in found] == ["chat"] * 3
     assert outer["attributes"]["gen_ai.usage.input_tokens"] == expected[scenario]["input"]
     assert outer["attributes"]["gen_ai.usage.output_tokens"] == expected[scenario]["output"]
 

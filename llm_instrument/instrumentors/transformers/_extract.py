@@ -177,6 +177,11 @@ def mark_chat_template() -> None:
             _chat_marks.popitem(last=False)
 
 
+def has_chat_mark() -> bool:
+    """Whether a chat template was applied for this call, leaving the mark in place."""
+    return bool(_chat_marks) and _mark_key() in _chat_marks
+
+
 def take_chat_mark() -> bool:
     """Whether a chat template was applied for this call (and forget it)."""
     if not _chat_marks:

@@ -125,6 +125,7 @@ class _PipelineCall:
             operation, request, inputs = genai.Operation.EMBEDDINGS, None, first
         else:
             chat, inputs = _llm_inputs(first)
+            chat = chat or _extract.has_chat_mark()  # a prompt rendered by a chat template
             operation = genai.Operation.CHAT if chat else genai.Operation.TEXT_COMPLETION
             params = {**getattr(pipe, "_forward_params", {}), **kwargs}
             request = _extract.generation_request(model, params)
