@@ -90,9 +90,16 @@ def test_capture_off_exports_no_content(telemetry: Telemetry) -> None:
     t.finish(outputs=secret)
     c = genai.start("CHAIN", "chain", name="c", inputs=secret)
     c.finish(outputs=secret)
+    e = genai.start("LLM", "chat", model="e", inputs=secret)
+    try:
+        raise ValueError(f"bad prompt: {secret}")
+    except ValueError as exc:
+        e.fail(exc)
     for span in telemetry.spans():
-        for value in (span.attributes or {}).values():
-            assert secret not in str(value)
+        values = [*(span.attributes or {}).values(), span.status.description]
+        values += [v for event in span.events for v in (event.attributes or {}).values()]
+        assert not any(secret in str(value) for value in values), span.name
+    assert telemetry.span("chat e").events[0].attributes["exception.type"] == "ValueError"  # type: ignore[index]
     docs = json.loads(telemetry.span("retrieval store").attributes["gen_ai.retrieval.documents"])  # type: ignore[index]
     assert docs == [{"id": "d1", "score": 0.5}]
     assert telemetry.span("execute_tool t").attributes["gen_ai.tool.call.id"] == "c1"  # type: ignore[index]

@@ -18,6 +18,7 @@ pair. An inner handle whose outer has already ended records its own metrics.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -263,8 +264,20 @@ def _fail(handle: Handle, exc: BaseException) -> bool:
     error_type = type(exc).__qualname__
     span = handle.span
     if span.is_recording():
-        span.record_exception(exc)
-        span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"[:256]))
+        # exception messages may quote the prompt or a key: the content policy applies
+        policy = content.policy()
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        if policy.capture:
+            message = content.clip(str(exc), policy.limit)
+            trace_text = content.redact(f"Traceback (most recent call last):\n{frames}")
+            trace_text += f"{error_type}: {message}"
+        else:
+            message, trace_text = "", f"Traceback (most recent call last):\n{frames}{error_type}"
+        span.record_exception(
+            exc, {"exception.message": message, "exception.stacktrace": trace_text}
+        )
+        status = f"{error_type}: {message}" if message else error_type
+        span.set_status(Status(StatusCode.ERROR, status[:256]))
         span.set_attribute(names.ERROR_TYPE, error_type)
     handle._labels[names.ERROR_TYPE] = error_type
     handle._close()
