@@ -114,10 +114,18 @@ def _start_prometheus(port: int) -> None:
 def _after_fork_in_child() -> None:
     """A forked worker inherits the listening socket but not the serving thread: spool."""
     if _state.spool_dir is not None:
-        _state.server = None
+        if _state.server is not None:
+            _close_inherited_socket(_state.server)
+            _state.server = None
         # what the parent recorded before the fork is the parent's, not this worker's
         _state.baseline = _snapshot(_state.reader) if _state.reader is not None else None
         _become_writer(_state.spool_dir)
+
+
+@guarded("metrics: closing the inherited metrics socket")
+def _close_inherited_socket(server: ThreadingHTTPServer) -> None:
+    """The child never serves: it must not keep the port bound after the parent exits."""
+    server.socket.close()
 
 
 @guarded("metrics: starting the spool writer")
