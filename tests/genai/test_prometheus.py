@@ -61,3 +61,36 @@ def test_metrics_scrape_covers_all_gunicorn_workers() -> None:
     assert _sample(text, token, gen_ai_token_type="output") == 4 * sent
     assert re.search(r'gen_ai_client_token_usage_bucket\{.*le="16\.0".*\}', text)
     assert 'gen_ai_request_model="fake-chat-1"' in text
+
+
+FORKING_APP = """
+import os, sys, time, urllib.request
+from llm_instrument.agent import genai
+h = genai.start("LLM", "chat", provider="fake", model="m1")
+h.set_usage(genai.Usage(7, 3))
+h.finish()
+pid = os.fork()
+if pid == 0:
+    h = genai.start("LLM", "chat", provider="fake", model="m1")
+    h.set_usage(genai.Usage(100, 30))
+    h.finish()
+    time.sleep(1.5)  # one spool interval
+    os._exit(0)
+os.waitpid(pid, 0)
+port = os.environ["LLM_INSTRUMENT_METRICS_PORT"]
+sys.stdout.write(urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode())
+"""
+
+
+def test_a_forked_child_counts_only_what_it_recorded_itself() -> None:
+    from tests.support.processes import run_traced
+
+    env = agent_env(
+        None, LLM_INSTRUMENT_EXPORTER="none", LLM_INSTRUMENT_METRICS_PORT=str(free_port())
+    )
+    done = run_traced([sys.executable, "-c", FORKING_APP], env)
+    assert done.returncode == 0, done.stderr
+    token = "gen_ai_client_token_usage_sum"
+    assert _sample(done.stdout, token, gen_ai_token_type="input") == 107
+    assert _sample(done.stdout, token, gen_ai_token_type="output") == 33
+    assert _sample(done.stdout, "gen_ai_client_operation_duration_seconds_count") == 2
