@@ -85,6 +85,16 @@ SCRIPT = textwrap.dedent(
     report["identical_when_core_fails"] = bool((again == plain).all())
     report["warnings_when_core_fails"] = len(warnings)
 
+    # extraction failing after the call: result unchanged, the span still ends once
+    exporter.clear()
+    import llm_instrument.instrumentors.transformers._extract as extract
+    real_rows = extract.output_token_rows
+    extract.output_token_rows = broken
+    third = model.generate(**enc, max_new_tokens=5, do_sample=False)
+    extract.output_token_rows = real_rows
+    report["identical_when_extraction_fails"] = bool((third == plain).all())
+    report["spans_when_extraction_fails"] = len(exporter.get_finished_spans())
+
     # an application error passes through unchanged, the span is in ERROR
     exporter.clear()
     try:
@@ -135,6 +145,11 @@ def test_a_failing_core_leaves_the_result_identical_with_one_warning(
 ) -> None:
     assert report["identical_when_core_fails"] is True
     assert report["warnings_when_core_fails"] == 1
+
+
+def test_failing_extraction_still_ends_the_span_once(report: dict[str, Any]) -> None:
+    assert report["identical_when_extraction_fails"] is True
+    assert report["spans_when_extraction_fails"] == 1
 
 
 def test_an_application_error_propagates_and_the_span_is_in_error(report: dict[str, Any]) -> None:

@@ -177,6 +177,8 @@ class _GenerateCall:
             import torch
 
             self.peak = self.probe.peak_bytes() if self.probe else None
+            if in_count.device != counts.device:  # a model split over devices
+                in_count = in_count.to(counts.device, non_blocking=True)
             packed = torch.cat([in_count.view(1).long(), counts, ended.long()])
             self.end_event = _gpu.new_event()
             self.pending = _gpu.Readback(packed)
@@ -185,6 +187,7 @@ class _GenerateCall:
             else:
                 _gpu.FINISHER.submit(self.pending, self.settle)
             return
+        self.handle.finish()  # the facts could not be read: still end the span, once
         self._release()
 
     def settle(self) -> None:
@@ -197,6 +200,7 @@ class _GenerateCall:
         with guard("transformers: finishing generate"):
             self._finish(pending.values())
             return
+        self.handle.finish()
         self._release()
 
     def failed(self, exc: BaseException) -> None:
