@@ -95,6 +95,22 @@ SCRIPT = textwrap.dedent(
     report["identical_when_extraction_fails"] = bool((third == plain).all())
     report["spans_when_extraction_fails"] = len(exporter.get_finished_spans())
 
+    # decoded text only with content capture on
+    from llm_instrument.agent import config
+    model.config.name_or_path = tok.name_or_path = "tiny-gpt2"
+    extract.remember_tokenizer(tok)
+    captured = {}
+    for capture in (True, False):
+        config.reset(config.Settings(capture_content=capture))
+        exporter.clear()
+        model.generate(**enc, max_new_tokens=3, do_sample=False)
+        (span,) = exporter.get_finished_spans()
+        captured[str(capture)] = sorted(
+            k for k in span.attributes if k in ("gen_ai.input.messages", "gen_ai.output.messages")
+        )
+    config.reset(None)
+    report["content_keys"] = captured
+
     # an application error passes through unchanged, the span is in ERROR
     exporter.clear()
     try:
@@ -150,6 +166,11 @@ def test_a_failing_core_leaves_the_result_identical_with_one_warning(
 def test_failing_extraction_still_ends_the_span_once(report: dict[str, Any]) -> None:
     assert report["identical_when_extraction_fails"] is True
     assert report["spans_when_extraction_fails"] == 1
+
+
+def test_text_is_decoded_only_with_content_capture_on(report: dict[str, Any]) -> None:
+    both = ["gen_ai.input.messages", "gen_ai.output.messages"]
+    assert report["content_keys"] == {"True": both, "False": []}
 
 
 def test_an_application_error_propagates_and_the_span_is_in_error(report: dict[str, Any]) -> None:
