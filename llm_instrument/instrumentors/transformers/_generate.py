@@ -49,7 +49,7 @@ def _first_token_processor() -> Any:
                 if self.first_ns is None:
                     self.first_ns = time.perf_counter_ns()
                     if input_ids.is_cuda:
-                        self.event = _gpu.new_event()
+                        self.event = _gpu.new_event(input_ids.device)
                 return False
 
         _processor_class = _FirstTokenTimer
@@ -180,7 +180,7 @@ class _GenerateCall:
             if in_count.device != counts.device:  # a model split over devices
                 in_count = in_count.to(counts.device, non_blocking=True)
             packed = torch.cat([in_count.view(1).long(), counts, ended.long()])
-            self.end_event = _gpu.new_event()
+            self.end_event = _gpu.new_event(sequences.device)
             self.pending = _gpu.Readback(packed)
             if self.pending.ready():
                 self.settle()

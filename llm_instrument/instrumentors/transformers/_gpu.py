@@ -42,8 +42,7 @@ class CudaProbe:
         self.reset_peak = reset_peak
         if reset_peak:
             torch.cuda.reset_peak_memory_stats(self.index)
-        self.start = torch.cuda.Event(enable_timing=True)
-        self.start.record()
+        self.start = new_event(self.index)
 
     def device_name(self) -> str:
         name = _names.get(self.index)
@@ -65,10 +64,11 @@ class CudaProbe:
         return int(self.start.elapsed_time(event) * 1e6)
 
 
-def new_event() -> Any:
+def new_event(device: Any) -> Any:
+    """A timing event recorded now on ``device``'s current stream (not a synchronisation)."""
     torch = _torch()
     event = torch.cuda.Event(enable_timing=True)
-    event.record()
+    event.record(torch.cuda.current_stream(device))
     return event
 
 
@@ -82,7 +82,7 @@ class Readback:
         self.host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
         self.host.copy_(values, non_blocking=True)
         self.event = torch.cuda.Event()
-        self.event.record()
+        self.event.record(torch.cuda.current_stream(values.device))
 
     def ready(self) -> bool:
         return bool(self.event.query())
