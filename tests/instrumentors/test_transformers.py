@@ -234,6 +234,8 @@ def test_pipeline_span_holds_its_generate_calls_and_their_usage(traced: Any) -> 
     assert len(generates) == 2
     assert all(g["parent_span_id"] == pipeline_span["span_id"] for g in generates)
     attrs = pipeline_span["attributes"]
+    assert attrs["gen_ai.request.max_tokens"] == 5
+    assert attrs["llm_instrument.request.do_sample"] is False
     assert attrs["gen_ai.usage.input_tokens"] == expected["pipeline"]["input"]
     assert attrs["gen_ai.usage.output_tokens"] == expected["pipeline"]["output"]
     assert sum(g["attributes"]["gen_ai.usage.output_tokens"] for g in generates) == 10

@@ -128,6 +128,9 @@ class _PipelineCall:
             chat = chat or _extract.has_chat_mark()  # a prompt rendered by a chat template
             operation = genai.Operation.CHAT if chat else genai.Operation.TEXT_COMPLETION
             params = {**getattr(pipe, "_forward_params", {}), **kwargs}
+            prepare = getattr(pipe, "_prepare_generate_kwargs", None)
+            if callable(prepare):  # transformers 5: the pipeline's own defaults for this call
+                params = prepare(params)
             request = _extract.generation_request(model, params)
         self.handle = genai.start(
             kind,
