@@ -13,7 +13,7 @@ and records the metrics.
   ``Document``, ``Usage``);
 - ``content``: the content policy (capture switch, one truncation limit, redaction);
 - ``handle``: ``start()`` and the ``Handle`` (finish-once, nesting and token flow-up: see
-  its docstring);
+  its docstring); ``spans``: how facts become span attributes;
 - ``metrics``: the instruments; ``stream``: the one stream proxy, ``GenAIStream``.
 
 Instrumentors never create GenAI spans, write ``gen_ai.*`` strings by hand or touch a meter.

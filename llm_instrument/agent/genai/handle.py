@@ -18,19 +18,18 @@ pair. An inner handle whose outer has already ended records its own metrics.
 from __future__ import annotations
 
 import time
-import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 
 import llm_instrument
-from llm_instrument.agent.genai import content, names
+from llm_instrument.agent.genai import content, names, spans
 from llm_instrument.agent.genai import metrics as genai_metrics
-from llm_instrument.agent.genai.facts import Document, Message, ToolCall, Usage
+from llm_instrument.agent.genai.facts import Document, Usage
 from llm_instrument.agent.guard import guarded
 
 _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
@@ -67,6 +66,7 @@ class Handle:
 
     __slots__ = (
         "_adopted",
+        "_before_end",
         "_chunks",
         "_context",
         "_ended",
@@ -102,6 +102,7 @@ class Handle:
         self._ended = False
         self._token: object | None = None
         self._server: tuple[float | None, float | None] | None = None
+        self._before_end: list[Callable[[], None]] | None = None
 
     # -- facts during the operation ---------------------------------------------------------
     @property
@@ -139,6 +140,20 @@ class Handle:
         handle itself when it finishes successfully (never adopted, so never counted twice)."""
         self._server = (first_token_s, per_output_token_s)
 
+    def before_outer_ends(self, callback: Callable[[], None]) -> None:
+        """Have ``callback`` run just before the enclosing model handle ends, so an inner
+        handle whose facts arrive asynchronously (a CUDA readback) can still hand them up."""
+        outer = self._outer
+        if outer is not None and not outer._ended:
+            if outer._before_end is None:
+                outer._before_end = []
+            outer._before_end.append(callback)
+
+    def _run_before_end(self) -> None:
+        callbacks, self._before_end = self._before_end, None
+        for callback in callbacks or ():
+            _run_callback(callback)
+
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         """Non-content facts learned during the operation (response model, device, ...)."""
         if not self._ended:
@@ -160,6 +175,8 @@ class Handle:
         """End the operation successfully (once; later calls do nothing)."""
         if self._ended:
             return
+        if self._before_end:
+            self._run_before_end()
         self._ended = True
         if not _finish(self, outputs, finish_reasons, documents, response_model):
             _end_quietly(self.span)
@@ -168,6 +185,8 @@ class Handle:
         """End the operation with ``exc`` recorded and status ERROR (once)."""
         if self._ended:
             return
+        if self._before_end:
+            self._run_before_end()
         self._ended = True
         if not _fail(self, exc):
             _end_quietly(self.span)
@@ -252,7 +271,9 @@ def _finish(
     response_model: str | None,
 ) -> bool:
     if handle.span.is_recording():
-        _write_outputs(handle, outputs, finish_reasons, documents, response_model)
+        spans.write_outputs(
+            handle.span, handle._kind, outputs, finish_reasons, documents, response_model
+        )
     if response_model:
         handle._labels[names.RESPONSE_MODEL] = response_model
     handle._close()
@@ -262,26 +283,16 @@ def _finish(
 @guarded("genai: failing a span", default=False)
 def _fail(handle: Handle, exc: BaseException) -> bool:
     error_type = type(exc).__qualname__
-    span = handle.span
-    if span.is_recording():
-        # exception messages may quote the prompt or a key: the content policy applies
-        policy = content.policy()
-        frames = "".join(traceback.format_tb(exc.__traceback__))
-        if policy.capture:
-            message = content.clip(str(exc), policy.limit)
-            trace_text = content.redact(f"Traceback (most recent call last):\n{frames}")
-            trace_text += f"{error_type}: {message}"
-        else:
-            message, trace_text = "", f"Traceback (most recent call last):\n{frames}{error_type}"
-        span.record_exception(
-            exc, {"exception.message": message, "exception.stacktrace": trace_text}
-        )
-        status = f"{error_type}: {message}" if message else error_type
-        span.set_status(Status(StatusCode.ERROR, status[:256]))
-        span.set_attribute(names.ERROR_TYPE, error_type)
+    if handle.span.is_recording():
+        spans.write_error(handle.span, exc, error_type)
     handle._labels[names.ERROR_TYPE] = error_type
     handle._close()
     return True
+
+
+@guarded("genai: settling an inner operation")
+def _run_callback(callback: Callable[[], None]) -> None:
+    callback()
 
 
 @guarded("genai: ending a span")
@@ -291,127 +302,17 @@ def _end_quietly(span: Span) -> None:
 
 @guarded("genai: set_attributes")
 def _set_attributes(span: Span, attributes: Mapping[str, Any]) -> None:
-    span.set_attributes(_clean(attributes))
+    span.set_attributes(spans.clean(attributes))
 
 
 @guarded("genai: set_inputs")
 def _set_inputs(span: Span, kind: str, inputs: Any) -> None:
-    _write_inputs(span, kind, inputs, content.policy())
+    spans.write_inputs(span, kind, inputs, content.policy())
 
 
 @guarded("genai: leaving a span")
 def _detach(token: Any) -> None:
     otel_context.detach(token)
-
-
-def _clean(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop None values; sequences become tuples (the SDK rejects mixed or nested values)."""
-    cleaned: dict[str, Any] = {}
-    for key, value in attributes.items():
-        if value is None:
-            continue
-        if isinstance(value, list | tuple):
-            value = tuple(v for v in value if v is not None)
-        cleaned[key] = value
-    return cleaned
-
-
-def _split_messages(inputs: Sequence[Message]) -> tuple[list[Message], list[Message]]:
-    system = [m for m in inputs if m.role == "system"]
-    others = [m for m in inputs if m.role != "system"]
-    return system, others
-
-
-def _write_inputs(span: Span, kind: str, inputs: Any, policy: content.Policy) -> None:
-    limit = policy.limit
-    if kind == names.SpanKind.TOOL and isinstance(inputs, ToolCall):
-        if inputs.id:
-            span.set_attribute(names.TOOL_CALL_ID, inputs.id)
-        if policy.capture and inputs.arguments is not None:
-            span.set_attribute(names.TOOL_CALL_ARGUMENTS, content.text(inputs.arguments, limit))
-        return
-    if not policy.capture or inputs is None:
-        return
-    if kind == names.SpanKind.LLM:
-        messages: Sequence[Message]
-        if isinstance(inputs, str):
-            messages = (Message("user", inputs),)
-        elif isinstance(inputs, Sequence) and all(isinstance(m, Message) for m in inputs):
-            messages = inputs
-        else:
-            span.set_attribute(names.INPUT_VALUE, content.text(inputs, limit))
-            return
-        system, others = _split_messages(messages)
-        if system:
-            span.set_attribute(names.SYSTEM_INSTRUCTIONS, content.instructions_json(system, limit))
-        span.set_attribute(names.INPUT_MESSAGES, content.messages_json(others, limit))
-    elif kind == names.SpanKind.RETRIEVER and isinstance(inputs, str):
-        span.set_attribute(names.RETRIEVAL_QUERY_TEXT, content.clip(inputs, limit))
-    elif kind == names.SpanKind.TOOL:
-        span.set_attribute(names.TOOL_CALL_ARGUMENTS, content.text(inputs, limit))
-    else:
-        span.set_attribute(names.INPUT_VALUE, content.text(inputs, limit))
-
-
-def _write_outputs(
-    handle: Handle,
-    outputs: Any,
-    finish_reasons: Sequence[str] | None,
-    documents: Sequence[Document] | None,
-    response_model: str | None,
-) -> None:
-    span, kind = handle.span, handle._kind
-    policy = content.policy()
-    limit = policy.limit
-    if response_model:
-        span.set_attribute(names.RESPONSE_MODEL, response_model)
-    if finish_reasons:
-        span.set_attribute(names.RESPONSE_FINISH_REASONS, tuple(str(r) for r in finish_reasons))
-    if documents is not None:
-        span.set_attribute(
-            names.RETRIEVAL_DOCUMENTS, content.documents_json(documents, limit, policy.capture)
-        )
-    if outputs is None:
-        return
-    if kind == names.SpanKind.EMBEDDING:
-        if isinstance(outputs, Sequence) and outputs and isinstance(outputs[0], Sequence):
-            span.set_attribute(names.EMBEDDINGS_DIMENSION_COUNT, len(outputs[0]))
-        return
-    if not policy.capture:
-        return
-    if kind == names.SpanKind.LLM:
-        reason = finish_reasons[0] if finish_reasons else None
-        messages: Sequence[Message]
-        if isinstance(outputs, str):
-            messages = (Message("assistant", outputs, finish_reason=reason),)
-        elif isinstance(outputs, Message):
-            messages = (outputs,)
-        elif isinstance(outputs, Sequence) and all(isinstance(m, Message) for m in outputs):
-            messages = outputs
-        else:
-            span.set_attribute(names.OUTPUT_VALUE, content.text(outputs, limit))
-            return
-        span.set_attribute(names.OUTPUT_MESSAGES, content.messages_json(messages, limit))
-    elif kind == names.SpanKind.TOOL:
-        span.set_attribute(names.TOOL_CALL_RESULT, content.text(outputs, limit))
-    else:
-        span.set_attribute(names.OUTPUT_VALUE, content.text(outputs, limit))
-
-
-def _request_attributes(request: Mapping[str, Any]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in request.items():
-        attribute = names.REQUEST_PARAMETERS.get(key)
-        if attribute is None or value is None:
-            continue
-        if isinstance(value, str) and attribute == "gen_ai.request.stop_sequences":
-            value = (value,)
-        elif isinstance(value, list | tuple):
-            value = tuple(str(v) for v in value)
-        elif not isinstance(value, bool | int | float | str):
-            continue
-        found[attribute] = value
-    return found
 
 
 def _noop(kind: str, parent: otel_context.Context | None) -> Handle:
@@ -468,9 +369,9 @@ def _start(
     if stream:
         attrs[names.REQUEST_STREAM] = True
     if request:
-        attrs.update(_request_attributes(request))
+        attrs.update(spans.request_attributes(request))
     if attributes:
-        attrs.update(_clean(attributes))
+        attrs.update(spans.clean(attributes))
     span = _get_tracer().start_span(
         f"{operation} {model or name}" if (model or name) else operation,
         context=ctx,
@@ -484,5 +385,5 @@ def _start(
     if key is not None:
         handle._context = otel_context.set_value(key, handle, child_ctx)
     if inputs is not None and span.is_recording():
-        _write_inputs(span, kind, inputs, content.policy())
+        spans.write_inputs(span, kind, inputs, content.policy())
     return handle
