@@ -17,6 +17,7 @@ post-import hook would fail the application's own ``import``.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import logging
@@ -271,9 +272,7 @@ def install(settings: config.Settings | None = None) -> dict[str, Entry]:
                 entry.status = "disabled"
                 continue
             for module_name in entry.plugin.hooks:
-                wrapt.register_post_import_hook(
-                    lambda module, entry=entry: _on_import(entry, module), module_name
-                )
+                wrapt.register_post_import_hook(functools.partial(_on_import, entry), module_name)
         _installed = True
         return _entries
 
