@@ -185,9 +185,11 @@ def test_dead_collector_never_blocks_requests(blackhole: str) -> None:
             slowest = max(slowest, time.monotonic() - start)
         stopping = time.monotonic()
     stopped_in = time.monotonic() - stopping
-    assert slowest < 1.0, f"a request took {slowest:.2f}s"
-    # the exit flush has a 5 s budget, whatever the OTLP timeout (30 s here)
-    assert stopped_in < 9, f"the server took {stopped_in:.1f}s to stop"
+    # blocked, a request would wait for the OTLP timeout (30 s); the margin is for load
+    assert slowest < 3.0, f"a request took {slowest:.2f}s"
+    # the exit flush has a 5 s budget, whatever the OTLP timeout; blocked, stop() would
+    # have waited its 15 s and killed the server
+    assert stopped_in < 12, f"the server took {stopped_in:.1f}s to stop"
 
 
 def test_server_stopped_by_sigterm_flushes_and_exits_as_without_agent(
