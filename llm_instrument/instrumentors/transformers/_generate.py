@@ -185,7 +185,10 @@ class _GenerateCall:
             if self.pending.ready():
                 self.settle()
             else:
+                # whichever comes first: the readback arrives, or an enclosing model span
+                # (LangChain's, after the app read the result) is about to end
                 _gpu.FINISHER.submit(self.pending, self.settle)
+                self.handle.before_outer_ends(self.settle)
             return
         self.handle.finish()  # the facts could not be read: still end the span, once
         self._release()
