@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/langchain_overhead.py [--iterations 1000] [--repeats 5]
 
+The peers must be installed for their rows (a missing one is reported and skipped):
+``pip install openinference-instrumentation-langchain opentelemetry-instrumentation-langchain``.
+
 Each mode runs in its own process, exporting spans over OTLP/HTTP to one local receiver
 (started here, discarding what it gets):
 

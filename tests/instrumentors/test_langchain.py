@@ -186,6 +186,7 @@ def test_concurrent_async_requests_never_mix(otlp: OTLPReceiver) -> None:
 
 
 def test_legacy_llm_chain(otlp: OTLPReceiver) -> None:
+    pytest.importorskip("langchain_classic")
     out, spans = run(otlp, "legacy", expect=3)
     assert out == "Paris is the capital."
     assert tree(spans, only(spans, "request")) == [
@@ -218,6 +219,7 @@ def test_tool_span(otlp: OTLPReceiver) -> None:
 
 
 def test_agent_with_its_model_calls_and_tool(otlp: OTLPReceiver) -> None:
+    pytest.importorskip("langchain_classic")
     out, spans = run(otlp, "agent", expect=5)
     assert out == "5"
     llm = "text_completion FakeListLLM"
