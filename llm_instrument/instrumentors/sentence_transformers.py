@@ -6,8 +6,9 @@ Wrapped when ``sentence_transformers.sentence_transformer.model`` is first impor
 dtype); ``BaseModel.preprocess`` (``sentence_transformers.base.model``), called per batch
 inside ``encode``, adds the batch's attention-mask ones to the input token count. The mask is
 still on the host there, so counting adds no device work. The dimension count comes from the
-returned array's shape. Input text is recorded when content capture is on. Versions ``>=3``
-(preprocess exists from 5.x; older versions get spans without token counts).
+returned array's shape. Input text is recorded when content capture is on. Versions ``>=3``:
+before the 5.x layout, ``sentence_transformers.SentenceTransformer`` is hooked instead and
+``SentenceTransformer.tokenize`` counts the tokens.
 """
 
 from __future__ import annotations
@@ -115,6 +116,12 @@ _WRAPS: dict[str, tuple[tuple[str, Callable[..., Any]], ...]] = {
         ("SentenceTransformer.encode", _wrap_encode),
     ),
     "sentence_transformers.base.model": (("BaseModel.preprocess", _wrap_preprocess),),
+    # before the 5.x package layout (in 6.x this name is a deprecated alias of the module above,
+    # so the hook, if it fires, receives that module and patches nothing twice)
+    "sentence_transformers.SentenceTransformer": (
+        ("SentenceTransformer.encode", _wrap_encode),
+        ("SentenceTransformer.tokenize", _wrap_preprocess),
+    ),
 }
 
 
@@ -122,8 +129,9 @@ def patch(module: ModuleType) -> None:
     global _enabled
     for path, wrapper in _WRAPS.get(module.__name__, ()):
         key = (module.__name__, path)
-        if key in _originals:
-            continue
+        owner, _, attribute = path.partition(".")
+        if key in _originals or not hasattr(getattr(module, owner, None), attribute):
+            continue  # already wrapped, or not in this version
         parent, name, original = wrapt.resolve_path(module, path)
         _originals[key] = (parent, name, original)
         wrapt.apply_patch(parent, name, wrapt.FunctionWrapper(original, wrapper))
