@@ -22,9 +22,11 @@ import logging
 import os
 import platform
 import signal
+import socket
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -101,10 +103,12 @@ class _LazyOTLPExporter(SpanExporter):
     where the batch processor logs it instead of failing the application.
     """
 
-    def __init__(self, protocol: str) -> None:
+    def __init__(self, protocol: str, endpoint: str | None) -> None:
         self._protocol = protocol
+        self._endpoint = endpoint
         self._lock = threading.Lock()
         self._exporter: SpanExporter | None = None
+        self._delivered = False
 
     def _get(self) -> SpanExporter:
         with self._lock:
@@ -113,7 +117,27 @@ class _LazyOTLPExporter(SpanExporter):
             return self._exporter
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self._get().export(spans)
+        result = self._get().export(spans)
+        self._delivered = self._delivered or result is SpanExportResult.SUCCESS
+        return result
+
+    def refuses_connections(self) -> bool:
+        """True when nothing was delivered yet and the collector refuses a connection now.
+
+        Checked at exit only: waiting out the exporter's retries against a port nobody
+        listens on would hold every short script's exit for the whole flush budget.
+        """
+        if self._delivered or not self._endpoint:
+            return False
+        url = urllib.parse.urlsplit(
+            self._endpoint if "://" in self._endpoint else f"//{self._endpoint}"
+        )
+        port = url.port or (4317 if self._protocol == "grpc" else 4318)
+        try:
+            with socket.create_connection((url.hostname or "localhost", port), timeout=0.5):
+                return False
+        except OSError:
+            return True
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True if self._exporter is None else self._exporter.force_flush(timeout_millis)
@@ -153,7 +177,7 @@ def make_exporter(settings: config.Settings) -> SpanExporter | None:
     if settings.otlp_protocol == "grpc" and importlib.util.find_spec(_GRPC_EXPORTER) is None:
         # checked now, so a missing extra is reported at start-up, not at the first export
         raise RuntimeError(_GRPC_MISSING)
-    return _LazyOTLPExporter(settings.otlp_protocol)
+    return _LazyOTLPExporter(settings.otlp_protocol, settings.otlp_endpoint)
 
 
 def _after_fork_in_child(provider: TracerProvider, exporter: SpanExporter | None) -> None:
@@ -164,13 +188,20 @@ def _after_fork_in_child(provider: TracerProvider, exporter: SpanExporter | None
             reopen()
 
 
-def _flush(provider: TracerProvider) -> None:
+def _flush(provider: TracerProvider, exporter: SpanExporter | None) -> None:
     """Export what is queued, for at most ``EXIT_FLUSH_TIMEOUT_MS`` in all.
 
     ``force_flush`` honours its timeout, but ``shutdown`` joins the export thread, which may
     sit in a request to a hung collector for the whole OTLP timeout (10 s by default). Both
-    run in a daemon thread that the exit waits for no longer than the budget.
+    run in a daemon thread that the exit waits for no longer than the budget. A collector
+    that refuses connections is not waited for at all.
     """
+    if isinstance(exporter, _LazyOTLPExporter) and exporter.refuses_connections():
+        _logger.warning(
+            "llm-instrument: the OTLP collector refused the connection; this process's spans "
+            "were not sent (llm-instrument doctor checks the endpoint)"
+        )
+        return
     processor: Any = provider._active_span_processor
 
     def flush_and_shut_down() -> None:
@@ -182,7 +213,7 @@ def _flush(provider: TracerProvider) -> None:
     worker.join(EXIT_FLUSH_TIMEOUT_MS / 1000)
 
 
-def _install_sigterm_flush(provider: TracerProvider) -> None:
+def _install_sigterm_flush(provider: TracerProvider, exporter: SpanExporter | None) -> None:
     """Flush on SIGTERM when the application left SIGTERM at its default (terminate)."""
     if threading.current_thread() is not threading.main_thread():
         return
@@ -191,7 +222,7 @@ def _install_sigterm_flush(provider: TracerProvider) -> None:
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         try:
-            _flush(provider)
+            _flush(provider, exporter)
         finally:
             # die as the default handler would, so the exit status is unchanged
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -211,6 +242,6 @@ def setup(settings: config.Settings) -> TracerProvider:
     os.register_at_fork(after_in_child=lambda: _after_fork_in_child(provider, exporter))
     import atexit
 
-    atexit.register(_flush, provider)
-    _install_sigterm_flush(provider)
+    atexit.register(_flush, provider, exporter)
+    _install_sigterm_flush(provider, exporter)
     return provider
