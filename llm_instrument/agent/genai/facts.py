@@ -6,9 +6,25 @@ content policy (capture switch, truncation, redaction) when it writes attributes
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+# folder names that say nothing about the model: ".../all-minilm-l6-v2/model" -> the parent
+_GENERIC_FOLDERS = frozenset(("model", "models", "checkpoint", "weights", "snapshot"))
+
+
+def model_label(raw: str) -> str:
+    """The model as spans and metrics name it: a hub id stays as it is, a local folder
+    becomes its last meaningful part (a full path would make every span name and metric
+    label differ per machine)."""
+    if not (os.path.isabs(raw) or raw.startswith(".") or os.path.isdir(raw)):
+        return raw
+    parent, base = os.path.split(os.path.normpath(raw))
+    if base.lower() in _GENERIC_FOLDERS:
+        return os.path.basename(parent) or raw
+    return base or raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +64,16 @@ class Usage:
 
     input_tokens: int | None = None
     output_tokens: int | None = None
+
+    def __add__(self, other: Usage) -> Usage:
+        """Two calls' usage together; a count stays unknown only when both are."""
+
+        def add(a: int | None, b: int | None) -> int | None:
+            return None if a is None and b is None else (a or 0) + (b or 0)
+
+        return Usage(
+            add(self.input_tokens, other.input_tokens), add(self.output_tokens, other.output_tokens)
+        )
 
     @property
     def known(self) -> bool:

@@ -29,7 +29,7 @@ from opentelemetry.trace import Span, SpanKind
 import llm_instrument
 from llm_instrument.agent.genai import content, names, spans
 from llm_instrument.agent.genai import metrics as genai_metrics
-from llm_instrument.agent.genai.facts import Document, Usage
+from llm_instrument.agent.genai.facts import Document, Usage, model_label
 from llm_instrument.agent.guard import guarded
 
 _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
@@ -98,7 +98,7 @@ class Handle:
         self._first_ns: int | None = None
         self._chunks = 0
         self._usage: Usage | None = None
-        self._adopted: tuple[Usage | None, int | None, int] | None = None
+        self._adopted: tuple[Usage | None, int | None, int, str | None] | None = None
         self._ended = False
         self._token: object | None = None
         self._server: tuple[float | None, float | None] | None = None
@@ -195,19 +195,39 @@ class Handle:
         """End a stream the consumer abandoned (closed early or dropped): status stays UNSET."""
         self.finish()
 
-    def _adopt(self, usage: Usage | None, first_ns: int | None, chunks: int) -> None:
-        self._adopted = (usage, first_ns, chunks)
+    def _adopt(
+        self, usage: Usage | None, first_ns: int | None, chunks: int, model: str | None
+    ) -> None:
+        """Fold in an inner model call: usage summed over several inner calls (a pipeline or
+        a LangChain LLM that generates more than once), the earliest first chunk."""
+        if self._adopted is not None:
+            before_usage, before_first, before_chunks, before_model = self._adopted
+            usage = before_usage + usage if before_usage and usage else before_usage or usage
+            firsts = [ns for ns in (before_first, first_ns) if ns is not None]
+            first_ns = min(firsts) if firsts else None
+            chunks += before_chunks
+            model = before_model or model
+        self._adopted = (usage, first_ns, chunks, model)
 
     def _close(self) -> None:
         end_ns = time.perf_counter_ns()
         usage, first_ns, chunks = self._usage, self._first_ns, self._chunks
+        span = self.span
         if self._adopted is not None:
-            inner_usage, inner_first, inner_chunks = self._adopted
+            inner_usage, inner_first, inner_chunks, inner_model = self._adopted
             if usage is None:
                 usage = inner_usage
             if first_ns is None:
                 first_ns, chunks = inner_first, inner_chunks
-        span = self.span
+            if inner_model and not self._labels.keys() & {
+                names.REQUEST_MODEL,
+                names.RESPONSE_MODEL,
+            }:
+                # a wrapper that does not name its model (ChatHuggingFace) is named by
+                # the model that actually ran beneath it
+                self._labels[names.RESPONSE_MODEL] = inner_model
+                span.set_attribute(names.RESPONSE_MODEL, inner_model)
+                span.update_name(f"{self._labels[names.OPERATION]} {inner_model}")
         if span.is_recording():
             if usage is not None:
                 if usage.input_tokens is not None:
@@ -225,21 +245,10 @@ class Handle:
             return
         outer = self._outer
         if outer is not None and not outer._ended and outer._kind == self._kind:
-            outer._adopt(usage, first_ns, chunks)
+            outer._adopt(usage, first_ns, chunks, self._labels.get(names.REQUEST_MODEL))
             return
-        first_s = per_chunk_s = None
-        if first_ns is not None:
-            first_s = (first_ns - self._start_ns) / 1e9
-            steps = (chunks or (usage.output_tokens if usage else 0) or 0) - 1
-            if steps > 0:
-                per_chunk_s = (end_ns - first_ns) / 1e9 / steps
         genai_metrics.record_operation(
-            self._labels,
-            (end_ns - self._start_ns) / 1e9,
-            usage.input_tokens if usage else None,
-            usage.output_tokens if usage else None,
-            first_s,
-            per_chunk_s,
+            self._labels, self._start_ns, end_ns, usage, first_ns, chunks
         )
 
     # -- context manager ---------------------------------------------------------------------
@@ -275,7 +284,7 @@ def _finish(
             handle.span, handle._kind, outputs, finish_reasons, documents, response_model
         )
     if response_model:
-        handle._labels[names.RESPONSE_MODEL] = response_model
+        handle._labels[names.RESPONSE_MODEL] = model_label(response_model)
     handle._close()
     return True
 
@@ -361,6 +370,7 @@ def _start(
     if provider:
         attrs[names.PROVIDER] = labels[names.PROVIDER] = provider
     if model:
+        model = model_label(model)
         attrs[names.REQUEST_MODEL] = labels[names.REQUEST_MODEL] = model
     if kind == names.SpanKind.TOOL and name:
         attrs[names.TOOL_NAME] = name

@@ -19,6 +19,7 @@ from opentelemetry import metrics
 
 import llm_instrument
 from llm_instrument.agent.genai import names
+from llm_instrument.agent.genai.facts import Usage
 
 _lock = threading.Lock()
 _instruments: dict[str, Any] = {}
@@ -78,26 +79,30 @@ def _genai(name: str) -> metrics.Histogram:
 
 def record_operation(
     labels: Mapping[str, Any],
-    duration_s: float,
-    input_tokens: int | None,
-    output_tokens: int | None,
-    first_chunk_s: float | None,
-    per_chunk_s: float | None,
+    start_ns: int,
+    end_ns: int,
+    usage: Usage | None,
+    first_ns: int | None,
+    chunks: int,
 ) -> None:
-    """Record one finished GenAI operation (called by the handle, once per operation)."""
-    _genai(names.OPERATION_DURATION).record(duration_s, labels)
-    if input_tokens is not None:
-        _genai(names.TOKEN_USAGE).record(
-            input_tokens, {**labels, names.TOKEN_TYPE: names.TOKEN_INPUT}
-        )
-    if output_tokens is not None:
-        _genai(names.TOKEN_USAGE).record(
-            output_tokens, {**labels, names.TOKEN_TYPE: names.TOKEN_OUTPUT}
-        )
-    if first_chunk_s is not None:
-        _genai(names.TIME_TO_FIRST_CHUNK).record(first_chunk_s, labels)
-    if per_chunk_s is not None:
-        _genai(names.TIME_PER_OUTPUT_CHUNK).record(per_chunk_s, labels)
+    """Record one finished GenAI operation (called by the handle, once per operation).
+
+    Times are ``perf_counter_ns`` readings. Time per output chunk spreads the time after
+    the first chunk over the chunks that followed it (counted chunks, else output tokens).
+    """
+    _genai(names.OPERATION_DURATION).record((end_ns - start_ns) / 1e9, labels)
+    for count, token_type in (
+        (usage.input_tokens if usage else None, names.TOKEN_INPUT),
+        (usage.output_tokens if usage else None, names.TOKEN_OUTPUT),
+    ):
+        if count is not None:
+            _genai(names.TOKEN_USAGE).record(count, {**labels, names.TOKEN_TYPE: token_type})
+    if first_ns is None:
+        return
+    _genai(names.TIME_TO_FIRST_CHUNK).record((first_ns - start_ns) / 1e9, labels)
+    steps = (chunks or (usage.output_tokens if usage else 0) or 0) - 1
+    if steps > 0:
+        _genai(names.TIME_PER_OUTPUT_CHUNK).record((end_ns - first_ns) / 1e9 / steps, labels)
 
 
 def record_server_timing(

@@ -14,7 +14,7 @@ from typing import Any
 from opentelemetry.trace import Span, Status, StatusCode
 
 from llm_instrument.agent.genai import content, names
-from llm_instrument.agent.genai.facts import Document, Message, ToolCall
+from llm_instrument.agent.genai.facts import Document, Message, ToolCall, model_label
 
 
 def clean(attributes: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,7 +77,7 @@ def write_outputs(
     policy = content.policy()
     limit = policy.limit
     if response_model:
-        span.set_attribute(names.RESPONSE_MODEL, response_model)
+        span.set_attribute(names.RESPONSE_MODEL, model_label(response_model))
     if finish_reasons:
         span.set_attribute(names.RESPONSE_FINISH_REASONS, tuple(str(r) for r in finish_reasons))
     if documents is not None:

