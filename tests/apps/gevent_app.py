@@ -24,8 +24,8 @@ url = f"http://127.0.0.1:{server.server_port}/"
 tracer = trace.get_tracer("tests.apps.gevent_app")
 with tracer.start_as_current_span("gevent-root"):
     bodies = [requests.get(url, timeout=10).text]
-    # spawned greenlets start with an empty context (greenlet semantics): their calls are
-    # traced, each in a trace of its own
+    # spawned greenlets start with an empty context of their own: the gevent plugin gives
+    # them the spawner's, so their calls join this trace
     bodies += Pool(4).map(lambda _: requests.get(url, timeout=10).text, range(4))
 server.stop()
 patched = all(monkey.is_module_patched(m) for m in ("socket", "threading", "time"))
