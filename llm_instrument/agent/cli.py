@@ -168,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         return _run_subcommand(argv[0], argv[1:])
+    if argv and not argv[0].startswith("-"):
+        # the common case, a bare command: no parser to build, so the launcher costs the
+        # application's start-up as little as possible
+        return _exec(argv, _launch_env({}, argv))
     parser = _parser()
     namespace = parser.parse_args(argv)
     command: list[str] = list(namespace.command)
