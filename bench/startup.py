@@ -7,7 +7,8 @@ traces and metrics over OTLP/HTTP to a local sink that answers 200 at once (a cl
 would measure the exporters' retry back-off instead of start-up), and print nothing. The
 peer runs twice: with its defaults, which apply every installed instrumentor at start-up
 (here the transformers one imports transformers and torch), and with the instrumentors of
-libraries the app does not import disabled, which is the like-for-like comparison. All
+libraries the app does not import disabled, which is the like-for-like comparison. Ours
+also runs with no backend configured (the local store, a newcomer's default). All
 variants run interleaved, so drift in machine load hits each alike; the table gives
 medians and their ratios to bare Python.
 
@@ -75,7 +76,10 @@ def _env(work: Path, endpoint: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("OTEL_", "LLM_INSTRUMENT_")) and k != "PYTHONPATH"
+        if not k.startswith(("OTEL_", "LLM_INSTRUMENT_"))
+        # bytecode caches as a user has them (the warm-up runs write them): with
+        # PYTHONDONTWRITEBYTECODE set, every run would compile whatever was edited last
+        and k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
     }
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
@@ -96,9 +100,13 @@ def _variants(env: dict[str, str]) -> dict[str, tuple[list[str], dict[str, str]]
         OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
     )
     peer = [str(BIN / "opentelemetry-instrument"), python, "app.py"]
+    # the newcomer's default: no backend configured, spans go to the local store
+    local_env = {k: v for k, v in env.items() if k != "OTEL_EXPORTER_OTLP_ENDPOINT"}
+    ours = [str(BIN / "llm-instrument"), python, "app.py"]
     return {
         "python": ([python, "app.py"], env),
-        "llm-instrument": ([str(BIN / "llm-instrument"), python, "app.py"], env),
+        "llm-instrument": (ours, env),
+        "llm-instrument (local store)": (ours, local_env),
         PEER: (peer, {**peer_env, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "transformers"}),
         "opentelemetry-instrument (defaults)": (peer, peer_env),
     }

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import wrapt
 from opentelemetry import context
 
-from llm_instrument.agent import genai, gpu_metrics
-from llm_instrument.agent.genai import names
 from llm_instrument.agent.guard import guard
 from llm_instrument.agent.plugin import Plugin
+
+if TYPE_CHECKING:
+    from llm_instrument.agent.genai import Handle
 
 _SUPPRESS = context._SUPPRESS_INSTRUMENTATION_KEY
 _SCOPE_KEY = context.create_key("llm_instrument.sentence_transformers.encode")
@@ -42,7 +43,11 @@ def _active() -> bool:
     return _enabled and not context.get_value(_SUPPRESS)
 
 
-def _begin_encode(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _begin_encode(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Handle:
+    # imported here, not at the top: the registry imports this module in every traced
+    # process, and the GenAI core is only needed once an app encodes something
+    from llm_instrument.agent import genai, gpu_metrics
+    from llm_instrument.agent.genai import names
     from llm_instrument.instrumentors.transformers import _extract
 
     inputs = args[0] if args else kwargs.get("inputs", kwargs.get("sentences"))
@@ -86,6 +91,9 @@ def _wrap_encode(
     finally:
         context.detach(token)
     with guard("sentence_transformers: after encode"):
+        from llm_instrument.agent import genai
+        from llm_instrument.agent.genai import names
+
         shape = getattr(result, "shape", None)
         if shape is None and isinstance(result, list) and result:
             shape = getattr(result[0], "shape", None)
