@@ -94,3 +94,28 @@ def test_local_store_is_the_default_and_view_without_store_explains(tmp_path: Pa
     assert empty.stdout == ""
     assert len(empty.stderr.splitlines()) == 1
     assert "no trace store" in empty.stderr
+
+
+def test_processes_starting_together_on_a_new_store_all_write(tmp_path: Path) -> None:
+    # two services (or gunicorn workers) started together on a store that does not exist
+    # yet: creating it (WAL mode, tables) collides, and no process may lose its spans
+    store = tmp_path / "fresh" / "traces.db"
+    env = agent_env(LLM_INSTRUMENT_LOCAL_STORE=str(store), OTEL_BSP_SCHEDULE_DELAY="10")
+    procs = [
+        subprocess.Popen(
+            [LAUNCHER, "python", str(APPS / "store_writer.py"), "20", "0"],
+            env={**env, "OTEL_SERVICE_NAME": f"starter-{i}"},
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(6)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert err == "", err  # no "tracing off (database is locked)"
+    with sqlite3.connect(store) as conn:
+        counts = dict(conn.execute("SELECT service_name, COUNT(*) FROM spans GROUP BY 1"))
+    assert counts == {f"starter-{i}": 21 for i in range(6)}

@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -55,9 +56,25 @@ def connect(path: str, *, create: bool) -> sqlite3.Connection:
         raise FileNotFoundError(path)
     conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, check_same_thread=False)
     if create:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(_SCHEMA)
+        _create_schema(conn)
     return conn
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    """WAL mode and the tables. Switching a new file to WAL needs it alone for a moment, and
+    when several processes start at once (two services, gunicorn workers) SQLite answers
+    "database is locked" without waiting for the busy timeout; so it is retried."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            return
+        except sqlite3.OperationalError as exc:
+            contended = "locked" in str(exc) or "busy" in str(exc)
+            if not contended or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _jsonable(value: Any) -> Any:
@@ -99,15 +116,25 @@ class LocalStoreExporter(SpanExporter):
     """Writes finished spans into the SQLite store, one transaction per batch."""
 
     def __init__(self, path: str) -> None:
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(f"local store folder {folder} is not writable")
         self._path = path
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = connect(path, create=True)
+        # opened on the first export, in the export thread: start-up never waits for a
+        # file that another starting process holds
+        self._conn: sqlite3.Connection | None = None
+        self._inherited: list[sqlite3.Connection] = []
+        self._closed = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         with self._lock:
-            if self._conn is None:
+            if self._closed:
                 return SpanExportResult.FAILURE
             try:
+                if self._conn is None:
+                    self._conn = connect(self._path, create=True)
                 with self._conn:
                     self._conn.executemany(
                         "INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -120,6 +147,7 @@ class LocalStoreExporter(SpanExporter):
 
     def shutdown(self) -> None:
         with self._lock:
+            self._closed = True
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -128,9 +156,13 @@ class LocalStoreExporter(SpanExporter):
         return True
 
     def reopen_after_fork(self) -> None:
-        """A SQLite connection must not cross ``fork()``: the child opens its own."""
+        """A SQLite connection must not cross ``fork()``: the child opens its own. The
+        parent's is kept, never used nor closed here, since closing it could disturb the
+        parent's locks."""
         with self._lock:
-            self._conn = connect(self._path, create=True)
+            if self._conn is not None:
+                self._inherited.append(self._conn)
+            self._conn = None
 
 
 def iter_rows(
