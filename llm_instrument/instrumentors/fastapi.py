@@ -3,7 +3,10 @@
 Wraps the well-kept ``opentelemetry-instrumentation-fastapi`` rather than reinventing it:
 ``patch`` calls its ``instrument()`` when ``fastapi`` is first imported, which swaps
 ``fastapi.FastAPI`` for an instrumented subclass, so every app built afterwards is traced.
-Its own settings keep working (``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS``, header capture).
+Its own settings keep working (``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS``, header capture). The
+ASGI ``http send``/``http receive`` sub-spans it makes for every message are left out by
+default (two or more per request, no information an LLM trace reader needs);
+``LLM_INSTRUMENT_FASTAPI_ASGI_SPANS=true`` keeps them.
 Known limit: an app built before the agent started (impossible under the launcher) is not
 traced.
 """
@@ -12,13 +15,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from llm_instrument.agent import config
 from llm_instrument.agent.plugin import Plugin
 
 
 def patch(module: ModuleType) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor().instrument()
+    keep = config.current().plugin_setting("fastapi", "asgi_spans", False, config.parse_bool)
+    FastAPIInstrumentor().instrument(exclude_spans=None if keep else ["receive", "send"])
 
 
 def unpatch(module: ModuleType) -> None:

@@ -86,6 +86,17 @@ def test_two_services_give_one_connected_trace(otlp: OTLPReceiver, front_and_bac
     assert back["parent_span_id"] == client["span_id"]
     assert back["name"] == "GET /back"
     assert back["resource"]["process.pid"] != front["resource"]["process.pid"]
+    # one span per hop: the ASGI "http send"/"http receive" sub-spans are left out
+    assert sorted(s["name"] for s in spans) == ["GET", "GET /back", "GET /direct"]
+
+
+def test_asgi_message_spans_on_request(otlp: OTLPReceiver) -> None:
+    env = agent_env(otlp.endpoint, LLM_INSTRUMENT_FASTAPI_ASGI_SPANS="true")
+    with _uvicorn(env) as url:
+        get(f"{url}/health")
+        spans = otlp.wait_for(lambda s: len(by_name(s, "GET /health http send")) >= 2)
+    servers = {s["span_id"] for s in by_name(spans, "GET /health")}
+    assert {s["parent_span_id"] for s in by_name(spans, "GET /health http send")} <= servers
 
 
 def test_span_opened_in_handler_and_call_from_thread_pool(
