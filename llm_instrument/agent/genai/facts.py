@@ -6,6 +6,7 @@ content policy (capture switch, truncation, redaction) when it writes attributes
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 _GENERIC_FOLDERS = frozenset(("model", "models", "checkpoint", "weights", "snapshot"))
 
 
+@functools.lru_cache(maxsize=256)  # one stat() per distinct name, not one per span
 def model_label(raw: str) -> str:
     """The model as spans and metrics name it: a hub id stays as it is, a local folder
     becomes its last meaningful part (a full path would make every span name and metric
