@@ -61,6 +61,31 @@ def _end(run_id: Any, error: BaseException | None = None, **facts: Any) -> None:
         handle.fail(error)
 
 
+def _start_model(
+    operation: str,
+    inputs: Any,
+    serialized: Any,
+    metadata: Any,
+    kwargs: dict[str, Any],
+    run_id: Any,
+    parent_run_id: Any,
+) -> None:
+    """The span of a chat model or LLM run (both callbacks differ only in their inputs)."""
+    provider, model, name, request = _extract.model_facts(serialized, metadata, kwargs)
+    handle = genai.start(
+        genai.SpanKind.LLM,
+        operation,
+        provider=provider,
+        model=model,
+        name=name,
+        request=request,
+        inputs=inputs,
+        parent=_parent(parent_run_id),
+    )
+    runs.add(run_id, handle, handle.context)
+    _activate("llm", handle)
+
+
 class TracingCallbacks:
     """Mixed into ``BaseCallbackHandler`` at patch time (see ``handler_class``)."""
 
@@ -81,19 +106,15 @@ class TracingCallbacks:
         metadata: Any = None,
         **kwargs: Any,
     ) -> None:
-        provider, model, name, request = _extract.model_facts(serialized, metadata, kwargs)
-        handle = genai.start(
-            genai.SpanKind.LLM,
+        _start_model(
             genai.Operation.CHAT,
-            provider=provider,
-            model=model,
-            name=name,
-            request=request,
-            inputs=_extract.chat_inputs(messages),
-            parent=_parent(parent_run_id),
+            _extract.chat_inputs(messages),
+            serialized,
+            metadata,
+            kwargs,
+            run_id,
+            parent_run_id,
         )
-        runs.add(run_id, handle, handle.context)
-        _activate("llm", handle)
 
     @guarded("langchain: on_llm_start")
     def on_llm_start(
@@ -107,19 +128,15 @@ class TracingCallbacks:
         metadata: Any = None,
         **kwargs: Any,
     ) -> None:
-        provider, model, name, request = _extract.model_facts(serialized, metadata, kwargs)
-        handle = genai.start(
-            genai.SpanKind.LLM,
+        _start_model(
             genai.Operation.TEXT_COMPLETION,
-            provider=provider,
-            model=model,
-            name=name,
-            request=request,
-            inputs=prompts[0] if prompts else None,
-            parent=_parent(parent_run_id),
+            prompts[0] if prompts else None,
+            serialized,
+            metadata,
+            kwargs,
+            run_id,
+            parent_run_id,
         )
-        runs.add(run_id, handle, handle.context)
-        _activate("llm", handle)
 
     @guarded("langchain: on_llm_new_token")
     def on_llm_new_token(self, token: Any, *, run_id: Any, **kwargs: Any) -> None:

@@ -18,6 +18,7 @@ run's span the current OpenTelemetry context while its work runs:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -145,23 +146,32 @@ def _wrap_retriever_ainvoke(
     return run()
 
 
+@contextmanager
+def _stream_step(ctx: otel_context.Context | None) -> Iterator[Slot]:
+    """One step of a model stream: the model's run (known after the first step) is current
+    while the step runs, and the slot tells which run that was."""
+    slot = Slot("llm", ctx)
+    token = SLOT.set(slot)
+    outer = otel_context.attach(ctx) if ctx is not None else None
+    try:
+        yield slot
+    finally:
+        _close_slot(slot, token)
+        if outer is not None:
+            _detach(outer)
+
+
 def _activating_stream(stream: Iterator[Any]) -> Iterator[Any]:
     """Each step of a model stream runs with the model's span current."""
     ctx: otel_context.Context | None = None
     try:
         while True:
-            slot = Slot("llm", ctx)
-            token = SLOT.set(slot)
-            outer = otel_context.attach(ctx) if ctx is not None else None
-            try:
-                chunk = next(stream)
-            except StopIteration:
-                return
-            finally:
-                ctx = slot.context
-                _close_slot(slot, token)
-                if outer is not None:
-                    _detach(outer)
+            with _stream_step(ctx) as slot:
+                try:
+                    chunk = next(stream)
+                except StopIteration:
+                    return
+            ctx = slot.context
             yield chunk
     finally:
         close = getattr(stream, "close", None)
@@ -174,18 +184,12 @@ async def _activating_astream(stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
     ctx: otel_context.Context | None = None
     try:
         while True:
-            slot = Slot("llm", ctx)
-            token = SLOT.set(slot)
-            outer = otel_context.attach(ctx) if ctx is not None else None
-            try:
-                chunk = await stream.__anext__()
-            except StopAsyncIteration:
-                return
-            finally:
-                ctx = slot.context
-                _close_slot(slot, token)
-                if outer is not None:
-                    _detach(outer)
+            with _stream_step(ctx) as slot:
+                try:
+                    chunk = await stream.__anext__()
+                except StopAsyncIteration:
+                    return
+            ctx = slot.context
             yield chunk
     finally:
         aclose = getattr(stream, "aclose", None)
