@@ -204,7 +204,7 @@ def _read(env: Mapping[str, str], name: str, default: Any, problems: list[str]) 
         return default
 
 
-def otlp_endpoint_from(env: Mapping[str, str]) -> str | None:
+def _otlp_endpoint(env: Mapping[str, str]) -> str | None:
     return (
         env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -216,7 +216,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings; never raises, whatever the environment holds."""
     env = os.environ if env is None else env
     problems: list[str] = []
-    endpoint = otlp_endpoint_from(env)
+    endpoint = _otlp_endpoint(env)
     protocol = (
         env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
         or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")

@@ -191,10 +191,6 @@ class Handle:
         if not _fail(self, exc):
             _end_quietly(self.span)
 
-    def end_unfinished(self) -> None:
-        """End a stream the consumer abandoned (closed early or dropped): status stays UNSET."""
-        self.finish()
-
     def _adopt(
         self, usage: Usage | None, first_ns: int | None, chunks: int, model: str | None
     ) -> None:
