@@ -12,7 +12,7 @@ own instruments (``hw.gpu.*``, ``gen_ai.server.*``) with ``histogram()``/``count
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import metrics
@@ -33,43 +33,39 @@ def meter() -> metrics.Meter:
     return _meter
 
 
-def histogram(
-    name: str, unit: str, description: str, buckets: Sequence[float] | None = None
-) -> metrics.Histogram:
-    """The histogram called ``name``, created on first use."""
+def _once(name: str, create: Callable[[], Any]) -> Any:
+    """The instrument called ``name``, created on first use (one per name per process)."""
     found = _instruments.get(name)
     if found is None:
         with _lock:
             found = _instruments.get(name)
             if found is None:
-                found = meter().create_histogram(
-                    name,
-                    unit=unit,
-                    description=description,
-                    explicit_bucket_boundaries_advisory=list(buckets) if buckets else None,
-                )
-                _instruments[name] = found
+                found = _instruments[name] = create()
     return found
 
 
+def histogram(
+    name: str, unit: str, description: str, buckets: Sequence[float] | None = None
+) -> metrics.Histogram:
+    advisory = list(buckets) if buckets else None
+    return _once(  # type: ignore[no-any-return]
+        name,
+        lambda: meter().create_histogram(
+            name, unit=unit, description=description, explicit_bucket_boundaries_advisory=advisory
+        ),
+    )
+
+
 def counter(name: str, unit: str, description: str) -> metrics.Counter:
-    found = _instruments.get(name)
-    if found is None:
-        with _lock:
-            found = _instruments.setdefault(
-                name, meter().create_counter(name, unit=unit, description=description)
-            )
-    return found  # type: ignore[no-any-return]
+    return _once(  # type: ignore[no-any-return]
+        name, lambda: meter().create_counter(name, unit=unit, description=description)
+    )
 
 
 def gauge(name: str, unit: str, description: str) -> metrics._Gauge:
-    found = _instruments.get(name)
-    if found is None:
-        with _lock:
-            found = _instruments.setdefault(
-                name, meter().create_gauge(name, unit=unit, description=description)
-            )
-    return found  # type: ignore[no-any-return]
+    return _once(  # type: ignore[no-any-return]
+        name, lambda: meter().create_gauge(name, unit=unit, description=description)
+    )
 
 
 def _genai(name: str) -> metrics.Histogram:
