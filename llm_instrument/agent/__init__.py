@@ -1,1 +1,2 @@
-"""The agent: launcher, bootstrap, configuration, exporters, metrics and the plugin registry."""
+"""The agent inside a traced process: bootstrap, start-up, settings, the plugin registry and
+its wrapping helper, the error guard, and the tracer and meter providers."""

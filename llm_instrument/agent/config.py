@@ -12,9 +12,11 @@ reported in one warning line at start-up, and the default is used.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from llm_instrument.agent.plugin import Setting
 
 EXPORTERS = ("otlp", "console", "local", "none")
 PROTOCOLS = ("http/protobuf", "grpc")
@@ -178,17 +180,30 @@ class Settings:
     plugin_settings: Mapping[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
 
-    def plugin_setting(
-        self, plugin: str, name: str, default: Any, parse: Callable[[str], Any] = str
-    ) -> Any:
-        """``LLM_INSTRUMENT_<PLUGIN>_<NAME>``, parsed; the default when unset or bad."""
-        raw = self.plugin_settings.get(f"LLM_INSTRUMENT_{plugin}_{name}".upper())
-        if raw is None:
-            return default
+    def value(self, setting: Setting) -> Any:
+        """A declared plugin setting, parsed; its default when unset or bad (a bad value
+        was reported once at start-up by ``check_plugin_settings``)."""
+        raw = self.plugin_settings.get(setting.env)
+        if raw is None or raw.strip() == "":
+            return setting.default
         try:
-            return parse(raw)
+            return setting.parse(raw)
         except ValueError:
-            return default
+            return setting.default
+
+
+def check_plugin_settings(settings: Settings, declared: Iterable[Setting]) -> list[str]:
+    """One problem line per bad value of a declared plugin setting."""
+    problems = []
+    for setting in declared:
+        raw = settings.plugin_settings.get(setting.env)
+        if raw is None or raw.strip() == "":
+            continue
+        try:
+            setting.parse(raw)
+        except ValueError as exc:
+            problems.append(f"{setting.env}={raw!r} ignored ({exc}); using {setting.default!r}")
+    return problems
 
 
 def _read(env: Mapping[str, str], name: str, default: Any, problems: list[str]) -> Any:

@@ -3,7 +3,14 @@
 An instrumentor module exposes ``PLUGIN = Plugin(...)``. Importing it must be free (no
 target import, no I/O): the registry reads every record at start-up and only registers
 post-import hooks. ``hooks`` names the modules that *define* what is wrapped, because
-libraries such as transformers and langchain_core load their submodules lazily.
+libraries such as transformers and langchain_core load their submodules lazily. A plugin
+that wraps callables builds its record with ``Plugin.from_wrapping`` from a
+``wrapping.Wrapping`` table, so hooks, patch and unpatch all come from that one table.
+
+``settings`` declares the plugin's own ``LLM_INSTRUMENT_<PLUGIN>_<SETTING>`` variables: the
+agent validates them at start-up (one warning line for a bad value), ``llm-instrument
+--help`` and ``llm-instrument list`` show them, and the plugin reads each with
+``config.current().value(SETTING)``, never from ``os.environ``.
 """
 
 from __future__ import annotations
@@ -11,6 +18,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llm_instrument.agent.wrapping import Wrapping
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One declared setting of a plugin (or of the agent itself)."""
+
+    env: str
+    """The environment variable, ``LLM_INSTRUMENT_<PLUGIN>_<SETTING>``."""
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+    """Turns the raw text into the value; raises ValueError with a reason for a bad one."""
+    metavar: str = "VALUE"
 
 
 @dataclass(frozen=True)
@@ -30,6 +54,30 @@ class Plugin:
     unpatch: Callable[[ModuleType], None]
     """Restores exactly what ``patch`` wrapped and silences captured aliases."""
     description: str = ""
+    settings: tuple[Setting, ...] = ()
+
+    @classmethod
+    def from_wrapping(
+        cls,
+        name: str,
+        wrapping: Wrapping,
+        *,
+        distribution: str | None,
+        supported: str,
+        description: str,
+        settings: tuple[Setting, ...] = (),
+    ) -> Plugin:
+        """The record of a plugin whose hooks, patch and unpatch all come from its table."""
+        return cls(
+            name=name,
+            hooks=wrapping.hooks,
+            distribution=distribution,
+            supported=supported,
+            patch=wrapping.patch,
+            unpatch=wrapping.unpatch,
+            description=description,
+            settings=settings,
+        )
 
 
 class DidNotEnable(Exception):

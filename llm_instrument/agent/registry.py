@@ -32,7 +32,7 @@ from typing import Any
 import wrapt
 
 from llm_instrument.agent import config
-from llm_instrument.agent.guard import guard
+from llm_instrument.agent.guard import guard, guarded
 from llm_instrument.agent.plugin import DidNotEnable, Plugin
 
 _logger = logging.getLogger(__name__)
@@ -275,6 +275,14 @@ def install(settings: config.Settings | None = None) -> dict[str, Entry]:
                 wrapt.register_post_import_hook(functools.partial(_on_import, entry), module_name)
         _installed = True
         return _entries
+
+
+@guarded("checking plugin settings", default=None)
+def setting_problems(settings: config.Settings) -> list[str] | None:
+    """Bad values of the discovered plugins' declared settings, one line each."""
+    with _lock:
+        declared = [s for entry in _entries.values() for s in entry.plugin.settings]
+    return config.check_plugin_settings(settings, declared)
 
 
 def uninstall() -> None:

@@ -60,20 +60,27 @@ def initialize() -> None:
         except Exception as exc:
             problems.append(f"{name} off ({exc})")
             _logger.debug("llm-instrument: %s failed to start", name, exc_info=True)
+    problems += _setting_problems(settings)
     if problems:
         _logger.warning("llm-instrument: %s", "; ".join(problems))
 
 
 def _setup_tracing(settings: config.Settings) -> None:
-    from llm_instrument.agent import tracing
+    from llm_instrument.agent import tracer_provider
 
-    tracing.setup(settings)
+    tracer_provider.setup(settings)
 
 
 def _setup_metrics(settings: config.Settings) -> None:
-    from llm_instrument.agent import metrics
+    from llm_instrument.agent import meter_provider
 
-    metrics.setup(settings)
+    meter_provider.setup(settings)
+
+
+def _setting_problems(settings: config.Settings) -> list[str]:
+    from llm_instrument.agent import registry
+
+    return registry.setting_problems(settings) or []
 
 
 def _install_plugins(settings: config.Settings) -> None:

@@ -16,13 +16,21 @@ from __future__ import annotations
 from types import ModuleType
 
 from llm_instrument.agent import config
-from llm_instrument.agent.plugin import Plugin
+from llm_instrument.agent.plugin import Plugin, Setting
+
+ASGI_SPANS = Setting(
+    "LLM_INSTRUMENT_FASTAPI_ASGI_SPANS",
+    False,
+    "keep the ASGI 'http send'/'http receive' sub-spans of each request",
+    config.parse_bool,
+    "BOOL",
+)
 
 
 def patch(module: ModuleType) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    keep = config.current().plugin_setting("fastapi", "asgi_spans", False, config.parse_bool)
+    keep = config.current().value(ASGI_SPANS)
     FastAPIInstrumentor().instrument(exclude_spans=None if keep else ["receive", "send"])
 
 
@@ -40,4 +48,5 @@ PLUGIN = Plugin(
     patch=patch,
     unpatch=unpatch,
     description="incoming HTTP requests (opentelemetry-instrumentation-fastapi)",
+    settings=(ASGI_SPANS,),
 )

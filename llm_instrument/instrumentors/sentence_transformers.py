@@ -14,22 +14,18 @@ before the 5.x layout, ``sentence_transformers.SentenceTransformer`` is hooked i
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import wrapt
 from opentelemetry import context
 
 from llm_instrument.agent.guard import guard
 from llm_instrument.agent.plugin import Plugin
+from llm_instrument.agent.wrapping import Wrap, Wrapping
 
 if TYPE_CHECKING:
-    from llm_instrument.agent.genai import Handle
+    from llm_instrument.genai import Handle
 
-_SUPPRESS = context._SUPPRESS_INSTRUMENTATION_KEY
 _SCOPE_KEY = context.create_key("llm_instrument.sentence_transformers.encode")
-_originals: dict[tuple[str, str], tuple[Any, str, Any]] = {}
-_enabled = False
 
 
 class _Tokens:
@@ -39,16 +35,13 @@ class _Tokens:
         self.count = 0
 
 
-def _active() -> bool:
-    return _enabled and not context.get_value(_SUPPRESS)
-
-
 def _begin_encode(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Handle:
     # imported here, not at the top: the registry imports this module in every traced
     # process, and the GenAI core is only needed once an app encodes something
-    from llm_instrument.agent import genai, gpu_metrics
-    from llm_instrument.agent.genai import names
+    from llm_instrument import genai
+    from llm_instrument.genai import names
     from llm_instrument.instrumentors.transformers import _extract
+    from llm_instrument.instrumentors.transformers import _gpu_metrics as gpu_metrics
 
     inputs = args[0] if args else kwargs.get("inputs", kwargs.get("sentences"))
     single = isinstance(inputs, str)
@@ -74,7 +67,7 @@ def _wrap_encode(
     wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """One EMBEDDING span per ``encode()``; nested encodes are not traced twice."""
-    if not _active() or context.get_value(_SCOPE_KEY) is not None:
+    if context.get_value(_SCOPE_KEY) is not None:
         return wrapped(*args, **kwargs)
     handle = None
     tokens = _Tokens()
@@ -91,8 +84,8 @@ def _wrap_encode(
     finally:
         context.detach(token)
     with guard("sentence_transformers: after encode"):
-        from llm_instrument.agent import genai
-        from llm_instrument.agent.genai import names
+        from llm_instrument import genai
+        from llm_instrument.genai import names
 
         shape = getattr(result, "shape", None)
         if shape is None and isinstance(result, list) and result:
@@ -119,49 +112,26 @@ def _wrap_preprocess(
     return features
 
 
-_WRAPS: dict[str, tuple[tuple[str, Callable[..., Any]], ...]] = {
-    "sentence_transformers.sentence_transformer.model": (
-        ("SentenceTransformer.encode", _wrap_encode),
-    ),
-    "sentence_transformers.base.model": (("BaseModel.preprocess", _wrap_preprocess),),
-    # before the 5.x package layout (in 6.x this name is a deprecated alias of the module above,
-    # so the hook, if it fires, receives that module and patches nothing twice)
-    "sentence_transformers.SentenceTransformer": (
-        ("SentenceTransformer.encode", _wrap_encode),
-        ("SentenceTransformer.tokenize", _wrap_preprocess),
-    ),
-}
+_MODEL = "sentence_transformers.sentence_transformer.model"
+_LEGACY = "sentence_transformers.SentenceTransformer"
+_WRAPPING = Wrapping(
+    (
+        Wrap(_MODEL, "SentenceTransformer.encode", _wrap_encode, optional=True),
+        Wrap("sentence_transformers.base.model", "BaseModel.preprocess", _wrap_preprocess),
+        # before the 5.x package layout (in 6.x this name is a deprecated alias of the module
+        # above, so the hook, if it fires, receives that module and patches nothing twice)
+        Wrap(_LEGACY, "SentenceTransformer.encode", _wrap_encode, optional=True),
+        Wrap(_LEGACY, "SentenceTransformer.tokenize", _wrap_preprocess, optional=True),
+    )
+)
 
+patch = _WRAPPING.patch
+unpatch = _WRAPPING.unpatch
 
-def patch(module: ModuleType) -> None:
-    global _enabled
-    for path, wrapper in _WRAPS.get(module.__name__, ()):
-        key = (module.__name__, path)
-        owner, _, attribute = path.partition(".")
-        if key in _originals or not hasattr(getattr(module, owner, None), attribute):
-            continue  # already wrapped, or not in this version
-        parent, name, original = wrapt.resolve_path(module, path)
-        _originals[key] = (parent, name, original)
-        wrapt.apply_patch(parent, name, wrapt.FunctionWrapper(original, wrapper))
-    _enabled = True
-
-
-def unpatch(module: ModuleType) -> None:
-    global _enabled
-    for path, _ in _WRAPS.get(module.__name__, ()):
-        saved = _originals.pop((module.__name__, path), None)
-        if saved is not None:
-            setattr(saved[0], saved[1], saved[2])
-    if not _originals:
-        _enabled = False
-
-
-PLUGIN = Plugin(
-    name="sentence_transformers",
-    hooks=tuple(_WRAPS),
+PLUGIN = Plugin.from_wrapping(
+    "sentence_transformers",
+    _WRAPPING,
     distribution="sentence-transformers",
     supported=">=3,<7",
-    patch=patch,
-    unpatch=unpatch,
     description="SentenceTransformer.encode as embedding spans with exact input tokens",
 )

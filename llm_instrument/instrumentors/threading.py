@@ -11,16 +11,13 @@ under the context current at ``start``). No spans are created here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
-import wrapt
 from opentelemetry import context
 
 from llm_instrument.agent.guard import guard
 from llm_instrument.agent.plugin import Plugin
-
-_originals: dict[tuple[str, str], Any] = {}
+from llm_instrument.agent.wrapping import Wrap, Wrapping
 
 
 def _run_in(ctx: context.Context, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -52,36 +49,22 @@ def _wrap_start(
     return wrapped(*args, **kwargs)
 
 
-_WRAPS: dict[str, tuple[tuple[str, str, Callable[..., Any]], ...]] = {
-    "concurrent.futures.thread": (("ThreadPoolExecutor", "submit", _wrap_submit),),
-    "threading": (("Thread", "start", _wrap_start),),
-}
+# context is carried even under suppress_instrumentation: it creates no telemetry itself
+_WRAPPING = Wrapping(
+    (
+        Wrap("threading", "Thread.start", _wrap_start),
+        Wrap("concurrent.futures.thread", "ThreadPoolExecutor.submit", _wrap_submit),
+    ),
+    honour_suppression=False,
+)
 
+patch = _WRAPPING.patch
+unpatch = _WRAPPING.unpatch
 
-def patch(module: ModuleType) -> None:
-    for owner, attribute, wrapper in _WRAPS.get(module.__name__, ()):
-        key = (f"{module.__name__}.{owner}", attribute)
-        if key in _originals:
-            continue
-        parent, name, original = wrapt.resolve_path(module, f"{owner}.{attribute}")
-        _originals[key] = (parent, name, original)
-        wrapt.apply_patch(parent, name, wrapt.FunctionWrapper(original, wrapper))
-
-
-def unpatch(module: ModuleType) -> None:
-    for owner, attribute, _ in _WRAPS.get(module.__name__, ()):
-        saved = _originals.pop((f"{module.__name__}.{owner}", attribute), None)
-        if saved is not None:
-            parent, name, original = saved
-            setattr(parent, name, original)
-
-
-PLUGIN = Plugin(
-    name="threading",
-    hooks=("threading", "concurrent.futures.thread"),
+PLUGIN = Plugin.from_wrapping(
+    "threading",
+    _WRAPPING,
     distribution=None,
     supported="",
-    patch=patch,
-    unpatch=unpatch,
     description="trace context carried into threads and thread pools",
 )

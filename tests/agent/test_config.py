@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from llm_instrument.agent import config
+from llm_instrument.agent.plugin import Setting
 
 
 def test_defaults_without_environment() -> None:
@@ -80,9 +81,21 @@ def test_switches_names_and_gevent_enable() -> None:
     assert settings.disabled == frozenset({"requests", "fastapi"})
     assert settings.gevent is True
     assert settings.metrics_port == 9464
-    assert settings.plugin_setting("transformers", "max_tokens", 0, int) == 12
-    assert settings.plugin_setting("transformers", "missing", "x") == "x"
+    max_tokens = Setting("LLM_INSTRUMENT_TRANSFORMERS_MAX_TOKENS", 0, "", int)
+    assert settings.value(max_tokens) == 12
+    assert settings.value(Setting("LLM_INSTRUMENT_TRANSFORMERS_MISSING", "x", "")) == "x"
     assert settings.problems == ()
+
+
+def test_a_bad_plugin_setting_is_one_problem_and_the_default() -> None:
+    settings = config.load({"LLM_INSTRUMENT_LANGCHAIN_CHAIN_SPANS": "every"})
+    mode = Setting(
+        "LLM_INSTRUMENT_LANGCHAIN_CHAIN_SPANS", "outer", "", config.parse_choice(("outer", "all"))
+    )
+    assert settings.value(mode) == "outer"
+    problems = config.check_plugin_settings(settings, [mode])
+    assert len(problems) == 1
+    assert problems[0].startswith("LLM_INSTRUMENT_LANGCHAIN_CHAIN_SPANS='every' ignored")
 
 
 def test_every_option_has_a_flag_and_an_environment_name() -> None:

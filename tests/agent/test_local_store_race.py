@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from llm_instrument.agent.exporters import local_store
+from llm_instrument.exporters import local_store
 
 PROCESSES = 8
 TRIALS = 20

@@ -241,7 +241,7 @@ def test_list_reports_the_skip_reason(tmp_path: Path) -> None:
     _fake_plugins(site)
     out = _run(
         """
-        from llm_instrument.agent import plugins_cli
+        from llm_instrument.cli import plugins as plugins_cli
         rows = {r["name"]: r for r in plugins_cli.rows()}
         print(rows["oldlib"]["installed"], "|", rows["oldlib"]["state"])
         """,

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from llm_instrument.agent import config
-from llm_instrument.agent.genai import handle, metrics
+from llm_instrument.genai import handle, metrics
 
 
 @dataclass

@@ -9,9 +9,10 @@ import logging
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from llm_instrument.agent import config, genai, guard
-from llm_instrument.agent.genai import handle as handle_module
-from llm_instrument.agent.genai import names
+from llm_instrument import genai
+from llm_instrument.agent import config, guard
+from llm_instrument.genai import handle as handle_module
+from llm_instrument.genai import names
 from tests.genai.conftest import Telemetry
 
 

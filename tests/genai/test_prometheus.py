@@ -67,7 +67,7 @@ def test_metrics_scrape_covers_all_gunicorn_workers() -> None:
 
 FORKING_APP = """
 import os, sys, time, urllib.request
-from llm_instrument.agent import genai
+from llm_instrument import genai
 h = genai.start("LLM", "chat", provider="fake", model="m1")
 h.set_usage(genai.Usage(7, 3))
 h.finish()

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from llm_instrument.agent import genai
+from llm_instrument import genai
 from tests.genai.conftest import Telemetry, telemetry  # noqa: F401 - the fixture
 
 

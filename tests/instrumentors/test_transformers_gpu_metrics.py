@@ -12,7 +12,7 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from llm_instrument.agent import gpu_metrics
+from llm_instrument.instrumentors.transformers import _gpu_metrics as gpu_metrics
 
 
 def _fake_nvml() -> types.ModuleType:
@@ -68,7 +68,7 @@ def test_a_cpu_model_loads_no_gpu_metrics() -> None:
         """
         import sys, transformers.generation.utils as gen_utils
         from llm_instrument.instrumentors import transformers as plugin
-        from llm_instrument.agent import gpu_metrics
+        from llm_instrument.instrumentors.transformers import _gpu_metrics as gpu_metrics
         from tests.support.tiny_models import build_gpt2, build_tokenizer
         plugin.patch(gen_utils)
         tok = build_tokenizer(); model = build_gpt2(tok)

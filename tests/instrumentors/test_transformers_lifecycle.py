@@ -72,7 +72,7 @@ SCRIPT = textwrap.dedent(
     report["spans_after_call"] = len(exporter.get_finished_spans())
 
     # never-break: the core raising inside start() leaves the result identical
-    from llm_instrument.agent import genai
+    from llm_instrument import genai
     real_start = genai.start
     def broken(*a, **k):
         raise RuntimeError("core is broken")

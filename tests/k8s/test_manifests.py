@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from llm_instrument.agent.webhook import certs, options
+from llm_instrument.webhook import certs, options
 from tests.support.processes import LAUNCHER
 
 K8S = Path(__file__).resolve().parents[2] / "k8s"

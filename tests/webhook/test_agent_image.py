@@ -14,7 +14,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from llm_instrument.agent.webhook import mutate, options
+from llm_instrument.webhook import mutate, options
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "docker" / "agent.Dockerfile"

@@ -8,8 +8,8 @@ import ssl
 import threading
 from pathlib import Path
 
-from llm_instrument.agent.webhook import certs, server
-from llm_instrument.agent.webhook.options import WebhookConfig
+from llm_instrument.webhook import certs, server
+from llm_instrument.webhook.options import WebhookConfig
 
 
 def _handshake(port: int, ca: Path) -> bytes:

@@ -31,7 +31,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from llm_instrument.agent.webhook import options
+from llm_instrument.webhook import options
 from tests.support.otlp_receiver import OTLPReceiver
 from tests.support.processes import free_port, get, stop, wait_http
 from tests.webhook.conftest import Webhook

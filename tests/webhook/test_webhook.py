@@ -271,8 +271,8 @@ def test_webhook_needs_only_the_standard_library() -> None:
 
     code = (
         "import sys\n"
-        "from llm_instrument.agent import cli\n"
-        "from llm_instrument.agent.webhook import certs, cli, mutate, review, server\n"
+        "from llm_instrument.cli import launcher\n"
+        "from llm_instrument.webhook import certs, cli, mutate, review, server\n"
         "roots = {m.split('.')[0] for m in sys.modules}\n"
         "print(sorted(roots - set(sys.stdlib_module_names) - {'llm_instrument', '__main__'}))\n"
     )

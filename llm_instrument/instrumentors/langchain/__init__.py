@@ -26,61 +26,33 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-import wrapt
-
 from llm_instrument.agent import config
 from llm_instrument.agent.config import parse_choice
 from llm_instrument.agent.guard import guarded
-from llm_instrument.agent.plugin import DidNotEnable, Plugin
+from llm_instrument.agent.plugin import Plugin, Setting
+from llm_instrument.agent.wrapping import Wrap, Wrapping
 
-_Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+CHAIN_SPANS = Setting(
+    "LLM_INSTRUMENT_LANGCHAIN_CHAIN_SPANS",
+    "outer",
+    "'outer': fold prompts, parsers, lambdas and sequence steps into their chain; "
+    "'all': one span per runnable",
+    parse_choice(("outer", "all")),
+    "MODE",
+)
 
-
-def _table() -> dict[str, tuple[tuple[str, _Wrapper], ...]]:
-    from llm_instrument.instrumentors.langchain import _context as c
-
-    return {
-        "langchain_core.callbacks.manager": (("_configure", _wrap_configure),),
-        "langchain_core.runnables.config": (("_set_config_context", c._wrap_set_config_context),),
-        "langchain_core.language_models.chat_models": (
-            ("BaseChatModel._generate_with_cache", c._wrap_generate_with_cache),
-            ("BaseChatModel._agenerate_with_cache", c._wrap_agenerate_with_cache),
-            ("BaseChatModel.stream", c._wrap_stream),
-            ("BaseChatModel.astream", c._wrap_astream),
-        ),
-        "langchain_core.language_models.llms": (
-            ("BaseLLM._generate_helper", c._wrap_generate_helper),
-            ("BaseLLM._agenerate_helper", c._wrap_agenerate_helper),
-            ("BaseLLM.stream", c._wrap_stream),
-            ("BaseLLM.astream", c._wrap_astream),
-        ),
-        "langchain_core.retrievers": (
-            ("BaseRetriever.invoke", c._wrap_retriever_invoke),
-            ("BaseRetriever.ainvoke", c._wrap_retriever_ainvoke),
-        ),
-    }
+_CONTEXT = "llm_instrument.instrumentors.langchain._context"
+_MANAGER = "langchain_core.callbacks.manager"
+_EMBEDDINGS = "langchain_core.embeddings.embeddings"
+_CHAT = "langchain_core.language_models.chat_models"
+_LLMS = "langchain_core.language_models.llms"
 
 
 class _State:
-    enabled = False
     handler: Any = None
-    originals: dict[tuple[str, str], tuple[Any, str, Any]] = {}  # noqa: RUF012
 
 
 _state = _State()
-
-
-def _enabled(wrapper: _Wrapper) -> _Wrapper:
-    """Aliases captured before ``unpatch`` go quiet: they call straight through."""
-
-    def call(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if not _state.enabled:
-            return wrapped(*args, **kwargs)
-        return wrapper(wrapped, instance, args, kwargs)
-
-    return call
 
 
 @guarded("langchain: adding the callback handler")
@@ -99,64 +71,62 @@ def _wrap_configure(
     return manager
 
 
+WRAPPING = Wrapping(
+    (
+        Wrap(_MANAGER, "_configure", _wrap_configure),
+        Wrap("langchain_core.runnables.config", "_set_config_context",
+             f"{_CONTEXT}:_wrap_set_config_context"),
+        Wrap(_CHAT, "BaseChatModel._generate_with_cache", f"{_CONTEXT}:_wrap_generate_with_cache"),
+        Wrap(_CHAT, "BaseChatModel._agenerate_with_cache",
+             f"{_CONTEXT}:_wrap_agenerate_with_cache"),
+        Wrap(_CHAT, "BaseChatModel.stream", f"{_CONTEXT}:_wrap_stream"),
+        Wrap(_CHAT, "BaseChatModel.astream", f"{_CONTEXT}:_wrap_astream"),
+        Wrap(_LLMS, "BaseLLM._generate_helper", f"{_CONTEXT}:_wrap_generate_helper"),
+        Wrap(_LLMS, "BaseLLM._agenerate_helper", f"{_CONTEXT}:_wrap_agenerate_helper"),
+        Wrap(_LLMS, "BaseLLM.stream", f"{_CONTEXT}:_wrap_stream"),
+        Wrap(_LLMS, "BaseLLM.astream", f"{_CONTEXT}:_wrap_astream"),
+        Wrap("langchain_core.retrievers", "BaseRetriever.invoke",
+             f"{_CONTEXT}:_wrap_retriever_invoke"),
+        Wrap("langchain_core.retrievers", "BaseRetriever.ainvoke",
+             f"{_CONTEXT}:_wrap_retriever_ainvoke"),
+    )
+)  # fmt: skip
+
+
 def _make_handler() -> Any:
     from langchain_core.callbacks.base import BaseCallbackHandler
 
     from llm_instrument.instrumentors.langchain._callbacks import handler_class
 
-    mode = config.current().plugin_setting(
-        "langchain", "chain_spans", "outer", parse_choice(("outer", "all"))
-    )
+    mode = config.current().value(CHAIN_SPANS)
     return handler_class(BaseCallbackHandler, mode == "all")()
 
 
 def patch(module: ModuleType) -> None:
-    if module.__name__ == "langchain_core.embeddings.embeddings":
+    if module.__name__ == _MANAGER and _state.handler is None:
+        _state.handler = _make_handler()
+    WRAPPING.patch(module)
+    if module.__name__ == _EMBEDDINGS:
         from llm_instrument.instrumentors.langchain._embeddings import patch_embeddings
 
-        patch_embeddings(module.Embeddings)
-        return
-    table = _table()
-    if module.__name__ not in table:
-        raise DidNotEnable(f"no wraps for {module.__name__}")
-    if module.__name__ == "langchain_core.callbacks.manager" and _state.handler is None:
-        _state.handler = _make_handler()
-    _state.enabled = True
-    for path, wrapper in table[module.__name__]:
-        key = (module.__name__, path)
-        if key in _state.originals:
-            continue
-        parent, name, original = wrapt.resolve_path(module, path)
-        _state.originals[key] = (parent, name, original)
-        wrapt.apply_patch(parent, name, wrapt.FunctionWrapper(original, _enabled(wrapper)))
+        patch_embeddings(module)
 
 
 def unpatch(module: ModuleType) -> None:
-    if module.__name__ == "langchain_core.embeddings.embeddings":
+    WRAPPING.unpatch(module)
+    if module.__name__ == _EMBEDDINGS:
         from llm_instrument.instrumentors.langchain._embeddings import unpatch_embeddings
 
-        unpatch_embeddings(module.Embeddings)
-        return
-    for key in [key for key in _state.originals if key[0] == module.__name__]:
-        parent, name, original = _state.originals.pop(key)
-        setattr(parent, name, original)
-    if not _state.originals:
-        _state.enabled = False
+        unpatch_embeddings(module)
 
 
 PLUGIN = Plugin(
     name="langchain",
-    hooks=(
-        "langchain_core.callbacks.manager",
-        "langchain_core.runnables.config",
-        "langchain_core.language_models.chat_models",
-        "langchain_core.language_models.llms",
-        "langchain_core.retrievers",
-        "langchain_core.embeddings.embeddings",
-    ),
+    hooks=(*WRAPPING.hooks, _EMBEDDINGS),
     distribution="langchain-core",
     supported=">=1.0,<2",
     patch=patch,
     unpatch=unpatch,
     description="LangChain chains, models, retrievers, embeddings, tools and agents",
+    settings=(CHAIN_SPANS,),
 )

@@ -22,9 +22,9 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
-from llm_instrument.agent import genai
-from llm_instrument.agent.genai import names
+from llm_instrument import genai
 from llm_instrument.agent.guard import guarded
+from llm_instrument.genai import names
 from llm_instrument.instrumentors.langchain import _extract
 from llm_instrument.instrumentors.langchain._runs import SLOT, runs
 

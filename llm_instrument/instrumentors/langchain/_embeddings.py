@@ -14,19 +14,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from contextvars import ContextVar
+from types import ModuleType
 from typing import Any
 
-import wrapt
-
-from llm_instrument.agent import genai
+from llm_instrument import genai
 from llm_instrument.agent.guard import guarded
 from llm_instrument.instrumentors.langchain import _extract
 
 METHODS = ("embed_documents", "embed_query", "aembed_documents", "aembed_query")
 _active: ContextVar[int | None] = ContextVar("llm_instrument_langchain_embedding", default=None)
-# (class, method name) -> the original attribute, for unpatch
-wrapped_methods: dict[tuple[type, str], Any] = {}
-state = {"enabled": False}
 
 
 @guarded("langchain: starting an embedding span")
@@ -47,7 +43,7 @@ def _wrap_embed(
     wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """One EMBEDDING span around a sync embedding call."""
-    if not state["enabled"] or _active.get() == id(instance):
+    if _active.get() == id(instance):
         return wrapped(*args, **kwargs)
     handle = _start(instance, wrapped.__name__, args[0] if args else kwargs.get("texts"))
     if handle is None:
@@ -67,7 +63,7 @@ def _wrap_aembed(
     wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """One EMBEDDING span around an async embedding call."""
-    if not state["enabled"] or _active.get() == id(instance):
+    if _active.get() == id(instance):
         return wrapped(*args, **kwargs)
 
     async def run() -> Any:
@@ -87,19 +83,17 @@ def _wrap_aembed(
     return run()
 
 
-def wrap_class(cls: type) -> None:
+def wrap_class(module: str, cls: type) -> None:
     """Wrap the embedding methods ``cls`` defines itself (idempotent)."""
+    from llm_instrument.instrumentors.langchain import WRAPPING
+
+    owner = f"{module}:{cls.__module__}.{cls.__qualname__}"
     for method in METHODS:
         original = cls.__dict__.get(method)
-        if original is None or (cls, method) in wrapped_methods:
-            continue
-        if getattr(original, "__isabstractmethod__", False):
-            continue
-        if isinstance(original, wrapt.FunctionWrapper):
+        if original is None or getattr(original, "__isabstractmethod__", False):
             continue
         wrapper = _wrap_aembed if inspect.iscoroutinefunction(original) else _wrap_embed
-        wrapped_methods[(cls, method)] = original
-        setattr(cls, method, wrapt.FunctionWrapper(original, wrapper))
+        WRAPPING.wrap_attribute(f"{owner}.{method}", cls, method, wrapper)
 
 
 def _all_subclasses(cls: type) -> list[type]:
@@ -115,32 +109,31 @@ def _all_subclasses(cls: type) -> list[type]:
 
 
 @guarded("langchain: wrapping an Embeddings subclass")
-def _wrap_new_subclass(cls: type) -> None:
-    if state["enabled"]:
-        wrap_class(cls)
+def _wrap_new_subclass(module: str, cls: type) -> None:
+    from llm_instrument.instrumentors.langchain import WRAPPING
+
+    if WRAPPING.enabled:
+        wrap_class(module, cls)
 
 
-def patch_embeddings(base: Any) -> None:
-    state["enabled"] = True
+def patch_embeddings(module: ModuleType) -> None:
+    """Wrap every ``Embeddings`` subclass there is, and every one defined later."""
+    base = module.Embeddings
+    name = module.__name__
     if "__init_subclass__" not in base.__dict__:
 
         def __init_subclass__(cls: Any, /, **kwargs: Any) -> None:
             super(base, cls).__init_subclass__(**kwargs)
-            _wrap_new_subclass(cls)
+            _wrap_new_subclass(name, cls)
 
         setattr(base, "__init_subclass__", classmethod(__init_subclass__))  # noqa: B010
-        wrapped_methods[(base, "__init_subclass__")] = None
-    wrap_class(base)
+    wrap_class(name, base)
     for sub in _all_subclasses(base):
-        wrap_class(sub)
+        wrap_class(name, sub)
 
 
-def unpatch_embeddings(base: type) -> None:
-    state["enabled"] = False
-    for (cls, method), original in list(wrapped_methods.items()):
-        if original is None:
-            if method in cls.__dict__:
-                delattr(cls, method)
-        else:
-            setattr(cls, method, original)
-    wrapped_methods.clear()
+def unpatch_embeddings(module: ModuleType) -> None:
+    """Remove the subclass hook (the wrapped methods are restored by ``WRAPPING``)."""
+    base = module.Embeddings
+    if "__init_subclass__" in base.__dict__:
+        delattr(base, "__init_subclass__")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from llm_instrument.agent import genai
+from llm_instrument import genai
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 _ROLES.update({"function": "tool", "chat": "user", "developer": "system"})

@@ -19,7 +19,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
-from llm_instrument.agent import genai
+from llm_instrument import genai
 
 DEFAULT_CAP = 10_000
 

@@ -20,74 +20,54 @@ Named ``transformers`` so it shadows OpenLLMetry's instrumentor of the same name
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from types import ModuleType
-from typing import Any
+from llm_instrument.agent.config import parse_bool
+from llm_instrument.agent.plugin import Plugin, Setting
+from llm_instrument.agent.wrapping import Wrap, Wrapping
 
-import wrapt
-from opentelemetry import context
+_PACKAGE = "llm_instrument.instrumentors.transformers"
+_TOKENIZER = "transformers.tokenization_utils_base"
 
-from llm_instrument.agent.plugin import Plugin
+GPU_PEAK_MEMORY = Setting(
+    "LLM_INSTRUMENT_TRANSFORMERS_GPU_PEAK_MEMORY",
+    True,
+    "reset and read torch's peak-memory counter around each CUDA generate()",
+    parse_bool,
+    "BOOL",
+)
 
-_SUPPRESS = context._SUPPRESS_INSTRUMENTATION_KEY
-_originals: dict[tuple[str, str], tuple[Any, str, Any]] = {}
-_wrappers: list[Any] = []
-_enabled = False
-
-
-def active() -> bool:
-    """Whether the wrappers should trace (patched and not suppressed)."""
-    return _enabled and not context.get_value(_SUPPRESS)
-
-
-def _table() -> dict[str, tuple[tuple[str, Callable[..., Any]], ...]]:
-    from llm_instrument.instrumentors.transformers import _extract, _generate, _pipeline
-
-    return {
-        "transformers.generation.utils": (("GenerationMixin.generate", _generate.wrap_generate),),
-        "transformers.pipelines.base": (("Pipeline.__call__", _pipeline.wrap_pipeline_call),),
-        "transformers.tokenization_utils_base": (
-            ("PreTrainedTokenizerBase.from_pretrained", _extract.wrap_from_pretrained),
-            ("PreTrainedTokenizerBase.apply_chat_template", _extract.wrap_apply_chat_template),
+_WRAPPING = Wrapping(
+    (
+        Wrap(
+            "transformers.generation.utils",
+            "GenerationMixin.generate",
+            f"{_PACKAGE}._generate:wrap_generate",
         ),
-    }
+        Wrap(
+            "transformers.pipelines.base",
+            "Pipeline.__call__",
+            f"{_PACKAGE}._pipeline:wrap_pipeline_call",
+        ),
+        Wrap(
+            _TOKENIZER,
+            "PreTrainedTokenizerBase.from_pretrained",
+            f"{_PACKAGE}._extract:wrap_from_pretrained",
+        ),
+        Wrap(
+            _TOKENIZER,
+            "PreTrainedTokenizerBase.apply_chat_template",
+            f"{_PACKAGE}._extract:wrap_apply_chat_template",
+        ),
+    )
+)
 
+patch = _WRAPPING.patch
+unpatch = _WRAPPING.unpatch
 
-def patch(module: ModuleType) -> None:
-    global _enabled
-    for path, wrapper in _table().get(module.__name__, ()):
-        key = (module.__name__, path)
-        if key in _originals:
-            continue
-        parent, name, original = wrapt.resolve_path(module, path)
-        _originals[key] = (parent, name, original)
-        wrapped = wrapt.FunctionWrapper(original, wrapper)
-        _wrappers.append(wrapped)
-        wrapt.apply_patch(parent, name, wrapped)
-    _enabled = True
-
-
-def unpatch(module: ModuleType) -> None:
-    global _enabled
-    for path, _ in _table().get(module.__name__, ()):
-        saved = _originals.pop((module.__name__, path), None)
-        if saved is not None:
-            parent, name, original = saved
-            setattr(parent, name, original)
-    if not _originals:
-        _enabled = False  # aliases captured earlier now pass straight through
-
-
-PLUGIN = Plugin(
-    name="transformers",
-    hooks=(
-        "transformers.generation.utils",
-        "transformers.pipelines.base",
-        "transformers.tokenization_utils_base",
-    ),
+PLUGIN = Plugin.from_wrapping(
+    "transformers",
+    _WRAPPING,
     distribution="transformers",
     supported=">=4.45,<6",
-    patch=patch,
-    unpatch=unpatch,
     description="local generate(), pipelines: exact tokens, first-token time, GPU memory",
+    settings=(GPU_PEAK_MEMORY,),
 )

@@ -19,8 +19,8 @@ from typing import Any
 
 from opentelemetry import trace
 
-from llm_instrument.agent.genai import names
 from llm_instrument.agent.guard import guard
+from llm_instrument.genai import names
 
 PROVIDER = "huggingface"
 _REQUEST_KEYS = ("max_new_tokens", "max_length", "temperature", "top_p", "top_k")

@@ -21,10 +21,12 @@ from typing import Any
 
 from opentelemetry import context
 
-from llm_instrument.agent import config, genai, gpu_metrics
-from llm_instrument.agent.genai import names
+from llm_instrument import genai
+from llm_instrument.agent import config
 from llm_instrument.agent.guard import guard
+from llm_instrument.genai import names
 from llm_instrument.instrumentors.transformers import _extract, _gpu
+from llm_instrument.instrumentors.transformers import _gpu_metrics as gpu_metrics
 
 PIPELINE_KEY = context.create_key("llm_instrument.transformers.pipeline")
 _processor_class: type | None = None
@@ -131,9 +133,9 @@ class _GenerateCall:
         attributes = {names.REQUEST_BATCH_SIZE: batch, **_extract.placement(model)}
         self.probe = None
         if self.on_cuda:
-            reset = settings.plugin_setting(
-                "transformers", "gpu_peak_memory", True, config.parse_bool
-            )
+            from llm_instrument.instrumentors.transformers import GPU_PEAK_MEMORY
+
+            reset = settings.value(GPU_PEAK_MEMORY)
             self.probe = _gpu.CudaProbe(device, reset)
             gpu_metrics.ensure_started()
             attributes[names.GPU_NAME] = self.probe.device_name()
@@ -275,10 +277,6 @@ def wrap_generate(
     wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """Trace one ``generate()`` (see the module docstring)."""
-    from llm_instrument.instrumentors.transformers import active
-
-    if not active():
-        return wrapped(*args, **kwargs)
     call = None
     with guard("transformers: before generate"):
         call = _GenerateCall(instance, args, kwargs)

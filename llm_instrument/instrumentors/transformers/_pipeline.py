@@ -17,9 +17,9 @@ from typing import Any
 
 from opentelemetry import context
 
-from llm_instrument.agent import genai
-from llm_instrument.agent.genai import names
+from llm_instrument import genai
 from llm_instrument.agent.guard import guard
+from llm_instrument.genai import names
 from llm_instrument.instrumentors.transformers import _extract
 from llm_instrument.instrumentors.transformers._generate import PIPELINE_KEY, proxy_streamer
 
@@ -187,10 +187,6 @@ def wrap_pipeline_call(
     wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """Trace a text-generation or feature-extraction pipeline call (see module docstring)."""
-    from llm_instrument.instrumentors.transformers import active
-
-    if not active():
-        return wrapped(*args, **kwargs)
     call = None
     with guard("transformers: before a pipeline call"):
         first = args[0] if args else kwargs.get("text_inputs", kwargs.get("inputs"))

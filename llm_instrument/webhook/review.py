@@ -15,8 +15,8 @@ import json
 import logging
 from typing import Any
 
-from llm_instrument.agent.webhook import mutate
-from llm_instrument.agent.webhook.options import WebhookConfig
+from llm_instrument.webhook import mutate
+from llm_instrument.webhook.options import WebhookConfig
 
 _logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The GenAI telemetry core: every LLM instrumentor hands it plain facts, it makes the spans
 and records the metrics.
 
-    from llm_instrument.agent import genai
+    from llm_instrument import genai
 
     h = genai.start(genai.SpanKind.LLM, "chat", provider="openai", model="gpt-4o",
                     request={"temperature": 0.2}, inputs=[genai.Message("user", "hi")])
@@ -21,11 +21,11 @@ Instrumentors never create GenAI spans, write ``gen_ai.*`` strings by hand or to
 
 from __future__ import annotations
 
-from llm_instrument.agent.genai import names
-from llm_instrument.agent.genai.facts import Document, Message, ToolCall, Usage
-from llm_instrument.agent.genai.handle import Handle, current_llm_handle, start
-from llm_instrument.agent.genai.names import Operation, SpanKind
-from llm_instrument.agent.genai.stream import GenAIStream
+from llm_instrument.genai import names
+from llm_instrument.genai.facts import Document, Message, ToolCall, Usage
+from llm_instrument.genai.handle import Handle, current_llm_handle, start
+from llm_instrument.genai.names import Operation, SpanKind
+from llm_instrument.genai.stream import GenAIStream
 
 __all__ = [
     "Document",

@@ -15,9 +15,9 @@ import signal
 import sys
 from types import FrameType
 
-from llm_instrument.agent.webhook import options as o
+from llm_instrument.webhook import options as o
 
-_logger = logging.getLogger("llm_instrument.agent.webhook")
+_logger = logging.getLogger("llm_instrument.webhook")
 
 _ENV = "LLM_INSTRUMENT_WEBHOOK_"
 
@@ -86,7 +86,7 @@ def config_from(args: argparse.Namespace) -> o.WebhookConfig:
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "certs":
-        from llm_instrument.agent.webhook import certs
+        from llm_instrument.webhook import certs
 
         return certs.main(argv[1:])
     parser = _parser()
@@ -101,7 +101,7 @@ def main(argv: list[str]) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    from llm_instrument.agent.webhook import server
+    from llm_instrument.webhook import server
 
     try:
         httpd = server.make_server(config, args.tls_cert, args.tls_key, args.host, port)

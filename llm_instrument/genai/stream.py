@@ -22,8 +22,8 @@ from typing import Any
 
 import wrapt
 
-from llm_instrument.agent.genai.handle import Handle
 from llm_instrument.agent.guard import guarded
+from llm_instrument.genai.handle import Handle
 
 
 @guarded("genai: reading a stream chunk")

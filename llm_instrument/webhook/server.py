@@ -18,8 +18,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from llm_instrument.agent.webhook import review
-from llm_instrument.agent.webhook.options import WebhookConfig
+from llm_instrument.webhook import review
+from llm_instrument.webhook.options import WebhookConfig
 
 _logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from llm_instrument.agent.webhook import options as o
-from llm_instrument.agent.webhook.options import WebhookConfig
+from llm_instrument.webhook import options as o
+from llm_instrument.webhook.options import WebhookConfig
 
 Json = dict[str, Any]
 

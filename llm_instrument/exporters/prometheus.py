@@ -1,7 +1,4 @@
-"""The meter provider: OTLP export when an endpoint is set, Prometheus on a port when asked.
-
-Nothing is loaded when neither is configured (the metrics API's no-op meter then makes
-every record free). With ``LLM_INSTRUMENT_METRICS_PORT`` set:
+"""Prometheus exposition: ``/metrics`` on ``LLM_INSTRUMENT_METRICS_PORT``, across workers.
 
 - the first process to start the agent binds the port and serves ``/metrics`` from a
   daemon thread (stdlib ``http.server``; ``prometheus_client`` is imported on the first
@@ -28,7 +25,6 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from llm_instrument.agent import config
 from llm_instrument.agent.guard import guarded
 
 if TYPE_CHECKING:
@@ -56,34 +52,17 @@ class _State:
 _state = _State()
 
 
-def setup(settings: config.Settings) -> None:
-    """Create and register the global meter provider when some reader wants metrics."""
-    readers: list[Any] = []
-    if settings.exporter == "otlp" and settings.otlp_endpoint:
-        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+def reader() -> InMemoryMetricReader:
+    """The reader whose cumulative metrics this process serves or spools."""
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-        if settings.otlp_protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-                OTLPMetricExporter,
-            )
-        else:
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # type: ignore[assignment]
-                OTLPMetricExporter,
-            )
-        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
-    if settings.metrics_port is not None:
-        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    _state.reader = InMemoryMetricReader()
+    return _state.reader
 
-        _state.reader = InMemoryMetricReader()
-        readers.append(_state.reader)
-    if not readers:
-        return
-    from opentelemetry import metrics
-    from opentelemetry.sdk.metrics import MeterProvider
 
-    metrics.set_meter_provider(MeterProvider(metric_readers=readers))
-    if settings.metrics_port is not None:
-        _start_prometheus(settings.metrics_port)
+def start(port: int) -> None:
+    """Serve ``/metrics`` on ``port``, or spool to the server that already does."""
+    _start_prometheus(port)
 
 
 # -- roles: server (binds the port) or writer (spools to the shared directory) -----------------

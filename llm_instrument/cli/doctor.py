@@ -18,7 +18,8 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 
 import llm_instrument
-from llm_instrument.agent import cli, config
+from llm_instrument.agent import config
+from llm_instrument.cli import launcher
 
 Check = tuple[str, str, str]  # (verdict, subject, advice)
 
@@ -138,7 +139,7 @@ def _check_metrics_port(settings: config.Settings) -> list[Check]:
 
 
 def _check_plugins() -> list[Check]:
-    from llm_instrument.agent.plugins_cli import rows
+    from llm_instrument.cli.plugins import rows
 
     table = rows()
     enabled = [r["name"] for r in table if r["state"] == "enabled"]
@@ -153,7 +154,7 @@ def _check_plugins() -> list[Check]:
 
 
 def _check_bootstrap() -> list[Check]:
-    path = os.path.join(cli.BOOTSTRAP_DIR, "sitecustomize.py")
+    path = os.path.join(launcher.BOOTSTRAP_DIR, "sitecustomize.py")
     if not os.path.exists(path):
         return [("fail", "bootstrap", f"{path} missing: reinstall llm-instrument")]
     return [

@@ -27,10 +27,10 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
 import llm_instrument
-from llm_instrument.agent.genai import content, names, spans
-from llm_instrument.agent.genai import metrics as genai_metrics
-from llm_instrument.agent.genai.facts import Document, Usage, model_label
 from llm_instrument.agent.guard import guarded
+from llm_instrument.genai import content, names, spans
+from llm_instrument.genai import metrics as genai_metrics
+from llm_instrument.genai.facts import Document, Usage, model_label
 
 _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 _MODEL_KEYS = {
@@ -51,7 +51,7 @@ _tracer: trace.Tracer | None = None
 def _get_tracer() -> trace.Tracer:
     global _tracer
     if _tracer is None:
-        _tracer = trace.get_tracer("llm_instrument.agent.genai", llm_instrument.__version__)
+        _tracer = trace.get_tracer("llm_instrument.genai", llm_instrument.__version__)
     return _tracer
 
 

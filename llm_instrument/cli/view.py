@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from llm_instrument.agent import config
-from llm_instrument.agent.exporters.local_store import connect, iter_rows
+from llm_instrument.exporters.local_store import connect, iter_rows
 
 # attributes shown after a span's name in the tree, in this order, with short labels
 _KEY_ATTRIBUTES: tuple[tuple[str, str], ...] = (

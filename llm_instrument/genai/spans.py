@@ -13,8 +13,8 @@ from typing import Any
 
 from opentelemetry.trace import Span, Status, StatusCode
 
-from llm_instrument.agent.genai import content, names
-from llm_instrument.agent.genai.facts import Document, Message, ToolCall, model_label
+from llm_instrument.genai import content, names
+from llm_instrument.genai.facts import Document, Message, ToolCall, model_label
 
 
 def clean(attributes: Mapping[str, Any]) -> dict[str, Any]:

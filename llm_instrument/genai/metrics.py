@@ -3,7 +3,7 @@
 ``gen_ai.client.token.usage`` (by ``gen_ai.token.type``), ``gen_ai.client.operation.duration``,
 ``gen_ai.client.operation.time_to_first_chunk`` and ``..time_per_output_chunk`` (streams),
 with the conventions' units and bucket boundaries (see ``names.METRICS``). Where they go
-(OTLP, Prometheus, nowhere) is decided by ``llm_instrument.agent.metrics``; with no meter
+(OTLP, Prometheus, nowhere) is decided by ``llm_instrument.agent.meter_provider``; with no meter
 provider set the API's no-op meter makes every record free. Other instrumentors add their
 own instruments (``hw.gpu.*``, ``gen_ai.server.*``) with ``histogram()``/``counter()``/
 ``gauge()`` here, so that all meters share one scope.
@@ -18,8 +18,8 @@ from typing import Any
 from opentelemetry import metrics
 
 import llm_instrument
-from llm_instrument.agent.genai import names
-from llm_instrument.agent.genai.facts import Usage
+from llm_instrument.genai import names
+from llm_instrument.genai.facts import Usage
 
 _lock = threading.Lock()
 _instruments: dict[str, Any] = {}
@@ -29,7 +29,7 @@ _meter: metrics.Meter | None = None
 def meter() -> metrics.Meter:
     global _meter
     if _meter is None:
-        _meter = metrics.get_meter("llm_instrument.agent.genai", llm_instrument.__version__)
+        _meter = metrics.get_meter("llm_instrument.genai", llm_instrument.__version__)
     return _meter
 
 

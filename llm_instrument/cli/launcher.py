@@ -23,13 +23,15 @@ from collections.abc import Sequence
 import llm_instrument
 from llm_instrument.agent import config
 
-BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap")
+BOOTSTRAP_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "agent", "bootstrap"
+)
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "view": ("llm_instrument.agent.view:main", "show traces from the local store"),
-    "list": ("llm_instrument.agent.plugins_cli:main", "list instrumentation plugins"),
-    "doctor": ("llm_instrument.agent.doctor:main", "check the set-up and say what to fix"),
-    "webhook": ("llm_instrument.agent.webhook.cli:main", "Kubernetes injection webhook"),
+    "view": ("llm_instrument.cli.view:main", "show traces from the local store"),
+    "list": ("llm_instrument.cli.plugins:main", "list instrumentation plugins"),
+    "doctor": ("llm_instrument.cli.doctor:main", "check the set-up and say what to fix"),
+    "webhook": ("llm_instrument.webhook.cli:main", "Kubernetes injection webhook"),
 }
 
 _EPILOG = (

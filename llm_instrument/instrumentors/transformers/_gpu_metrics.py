@@ -159,7 +159,7 @@ def ensure_started(meter: Meter | None = None) -> bool:
             if read is None:
                 return False
             if meter is None:
-                from llm_instrument.agent.genai import metrics as genai_metrics
+                from llm_instrument.genai import metrics as genai_metrics
 
                 meter = genai_metrics.meter()
             register(meter, read)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_instrument.agent import config
-from llm_instrument.agent.genai.facts import Document, Message, ToolCall
+from llm_instrument.genai.facts import Document, Message, ToolCall
 
 REDACTED = "[REDACTED]"
 

@@ -1,1 +1,0 @@
-"""Span exporters: the choice between OTLP, console, the local store and none."""

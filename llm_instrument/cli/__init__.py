@@ -1,0 +1,1 @@
+"""The ``llm-instrument`` command: the launcher and its subcommands (view, list, doctor)."""

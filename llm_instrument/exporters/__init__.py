@@ -1,0 +1,37 @@
+"""Where telemetry leaves the process: OTLP, the local store, the console, Prometheus.
+
+``make_span_exporter`` is the one choice between them for spans; each exporter is imported
+only when chosen.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from llm_instrument.agent import config
+
+
+def make_span_exporter(settings: config.Settings) -> SpanExporter | None:
+    """The exporter the settings ask for; raises when it cannot be built."""
+    if settings.exporter == "none":
+        return None
+    if settings.exporter == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        # stderr, so a traced CLI's stdout stays its own
+        return ConsoleSpanExporter(out=sys.stderr)
+    if settings.exporter == "local":
+        from llm_instrument.exporters.local_store import LocalStoreExporter
+
+        return LocalStoreExporter(settings.local_store)
+    from llm_instrument.exporters import otlp
+
+    if settings.otlp_protocol == "grpc" and importlib.util.find_spec(otlp.GRPC_EXPORTER) is None:
+        # checked now, so a missing extra is reported at start-up, not at the first export
+        raise RuntimeError(otlp.GRPC_MISSING)
+    return otlp.LazyOTLPExporter(settings.otlp_protocol, settings.otlp_endpoint)
