@@ -1,10 +1,9 @@
 """One GenAI operation in flight: its span, its timings, its facts; ends exactly once.
 
-``start()`` opens the span (name ``"{operation} {model or name}"``, ``gen_ai.span.kind``
-and the request facts) under ``parent`` or the current context and returns a ``Handle``.
-Every method is idempotent and never raises: a failure inside is reported once through
-``guard`` and the application carries on. ``finish``/``fail`` end the span and record the
-metrics; later calls do nothing.
+The typed entry points in ``operations`` open the span and return a ``Handle``. Every
+method is idempotent and never raises: a failure inside is reported once through ``guard``
+and the application carries on. ``finish``/``fail`` end the span and record the metrics;
+later calls do nothing.
 
 Nesting rule (a model span inside a model span, e.g. LangChain's ``HuggingFacePipeline``
 LLM span with transformers' ``generate`` span beneath it): the inner handle is an ordinary
@@ -23,42 +22,17 @@ from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span
 
-import llm_instrument
 from llm_instrument.agent.guard import guarded
 from llm_instrument.genai import content, names, spans
 from llm_instrument.genai import metrics as genai_metrics
 from llm_instrument.genai.facts import Document, Usage, model_label
 
-_SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
-_MODEL_KEYS = {
+MODEL_KEYS = {
     names.SpanKind.LLM: otel_context.create_key("llm_instrument.genai.llm"),
     names.SpanKind.EMBEDDING: otel_context.create_key("llm_instrument.genai.embedding"),
 }
-_CLIENT_KINDS = frozenset(
-    (
-        names.SpanKind.LLM,
-        names.SpanKind.EMBEDDING,
-        names.SpanKind.RETRIEVER,
-        names.SpanKind.RERANKER,
-    )
-)
-_tracer: trace.Tracer | None = None
-
-
-def _get_tracer() -> trace.Tracer:
-    global _tracer
-    if _tracer is None:
-        _tracer = trace.get_tracer("llm_instrument.genai", llm_instrument.__version__)
-    return _tracer
-
-
-def current_llm_handle(ctx: otel_context.Context | None = None) -> Handle | None:
-    """The innermost open LLM handle of ``ctx`` (default: the current context)."""
-    found = otel_context.get_value(_MODEL_KEYS[names.SpanKind.LLM], ctx)
-    return found if isinstance(found, Handle) else None
 
 
 class Handle:
@@ -237,7 +211,7 @@ class Handle:
         span.end()
         if self._server is not None and names.ERROR_TYPE not in self._labels:
             genai_metrics.record_server_timing(self._labels, *self._server)
-        if self._kind not in _MODEL_KEYS:
+        if self._kind not in MODEL_KEYS:
             return
         outer = self._outer
         if outer is not None and not outer._ended and outer._kind == self._kind:
@@ -318,78 +292,3 @@ def _set_inputs(span: Span, kind: str, inputs: Any) -> None:
 @guarded("genai: leaving a span")
 def _detach(token: Any) -> None:
     otel_context.detach(token)
-
-
-def _noop(kind: str, parent: otel_context.Context | None) -> Handle:
-    ctx = parent if parent is not None else otel_context.get_current()
-    return Handle(trace.INVALID_SPAN, kind, ctx, {}, None)
-
-
-def start(
-    kind: str,
-    operation: str,
-    *,
-    provider: str | None = None,
-    model: str | None = None,
-    name: str | None = None,
-    request: Mapping[str, Any] | None = None,
-    inputs: Any = None,
-    attributes: Mapping[str, Any] | None = None,
-    parent: otel_context.Context | None = None,
-    stream: bool = False,
-) -> Handle:
-    """Open a GenAI span and return its handle; never raises (a no-op handle on failure)."""
-    handle = _start(
-        kind, operation, provider, model, name, request, inputs, attributes, parent, stream
-    )
-    return handle if handle is not None else _noop(kind, parent)
-
-
-@guarded("genai: starting a span")
-def _start(
-    kind: str,
-    operation: str,
-    provider: str | None,
-    model: str | None,
-    name: str | None,
-    request: Mapping[str, Any] | None,
-    inputs: Any,
-    attributes: Mapping[str, Any] | None,
-    parent: otel_context.Context | None,
-    stream: bool,
-) -> Handle | None:
-    ctx = parent if parent is not None else otel_context.get_current()
-    if otel_context.get_value(_SUPPRESS, ctx):
-        return _noop(kind, parent)
-    attrs: dict[str, Any] = {names.SPAN_KIND: kind, names.OPERATION: operation}
-    labels: dict[str, Any] = {names.OPERATION: operation}
-    if provider:
-        attrs[names.PROVIDER] = labels[names.PROVIDER] = provider
-    if model:
-        model = model_label(model)
-        attrs[names.REQUEST_MODEL] = labels[names.REQUEST_MODEL] = model
-    if kind == names.SpanKind.TOOL and name:
-        attrs[names.TOOL_NAME] = name
-    elif kind == names.SpanKind.AGENT and name:
-        attrs[names.AGENT_NAME] = name
-    if stream:
-        attrs[names.REQUEST_STREAM] = True
-    if request:
-        attrs.update(spans.request_attributes(request))
-    if attributes:
-        attrs.update(spans.clean(attributes))
-    span = _get_tracer().start_span(
-        f"{operation} {model or name}" if (model or name) else operation,
-        context=ctx,
-        kind=SpanKind.CLIENT if kind in _CLIENT_KINDS else SpanKind.INTERNAL,
-        attributes=attrs,
-    )
-    key = _MODEL_KEYS.get(kind)
-    outer = otel_context.get_value(key, ctx) if key is not None else None
-    child_ctx = trace.set_span_in_context(span, ctx)
-    handle = Handle(span, kind, child_ctx, labels, outer if isinstance(outer, Handle) else None)
-    if key is not None:
-        handle._context = otel_context.set_value(key, handle, child_ctx)
-    if inputs is not None and span.is_recording():
-        spans.write_inputs(span, kind, inputs, content.policy())
-    return handle

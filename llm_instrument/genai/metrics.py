@@ -5,8 +5,7 @@
 with the conventions' units and bucket boundaries (see ``names.METRICS``). Where they go
 (OTLP, Prometheus, nowhere) is decided by ``llm_instrument.agent.meter_provider``; with no meter
 provider set the API's no-op meter makes every record free. Other instrumentors add their
-own instruments (``hw.gpu.*``, ``gen_ai.server.*``) with ``histogram()``/``counter()``/
-``gauge()`` here, so that all meters share one scope.
+own instruments (``hw.gpu.*``) through ``meter()`` here, so that all meters share one scope.
 """
 
 from __future__ import annotations
@@ -23,14 +22,29 @@ from llm_instrument.genai.facts import Usage
 
 _lock = threading.Lock()
 _instruments: dict[str, Any] = {}
-_meter: metrics.Meter | None = None
+
+
+class _Meter:
+    provider: metrics.MeterProvider | None = None
+    meter: metrics.Meter | None = None
+
+
+_state = _Meter()
+
+
+def use_meter_provider(provider: metrics.MeterProvider | None) -> None:
+    """Record into ``provider`` from now on (None: the global one); instruments are remade."""
+    with _lock:
+        _instruments.clear()
+        _state.provider, _state.meter = provider, None
 
 
 def meter() -> metrics.Meter:
-    global _meter
-    if _meter is None:
-        _meter = metrics.get_meter("llm_instrument.genai", llm_instrument.__version__)
-    return _meter
+    """The core's meter, one scope for every GenAI and ``hw.gpu`` instrument."""
+    if _state.meter is None:
+        provider = _state.provider or metrics.get_meter_provider()
+        _state.meter = provider.get_meter("llm_instrument.genai", llm_instrument.__version__)
+    return _state.meter
 
 
 def _once(name: str, create: Callable[[], Any]) -> Any:
@@ -53,18 +67,6 @@ def histogram(
         lambda: meter().create_histogram(
             name, unit=unit, description=description, explicit_bucket_boundaries_advisory=advisory
         ),
-    )
-
-
-def counter(name: str, unit: str, description: str) -> metrics.Counter:
-    return _once(  # type: ignore[no-any-return]
-        name, lambda: meter().create_counter(name, unit=unit, description=description)
-    )
-
-
-def gauge(name: str, unit: str, description: str) -> metrics._Gauge:
-    return _once(  # type: ignore[no-any-return]
-        name, lambda: meter().create_gauge(name, unit=unit, description=description)
     )
 
 
@@ -109,11 +111,3 @@ def record_server_timing(
         _genai(names.SERVER_TIME_TO_FIRST_TOKEN).record(first_token_s, labels)
     if per_output_token_s is not None:
         _genai(names.SERVER_TIME_PER_OUTPUT_TOKEN).record(per_output_token_s, labels)
-
-
-def reset() -> None:
-    """Forget the instruments (tests that swap the meter provider)."""
-    global _meter
-    with _lock:
-        _instruments.clear()
-        _meter = None

@@ -45,7 +45,9 @@ def _begin_encode(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
 
     inputs = args[0] if args else kwargs.get("inputs", kwargs.get("sentences"))
     single = isinstance(inputs, str)
-    texts = [inputs] if single else list(inputs) if isinstance(inputs, list | tuple) else None
+    texts: list[str] | None = (
+        [inputs] if single else list(inputs) if isinstance(inputs, list | tuple) else None
+    )
     attributes = _extract.placement(model)
     if str(attributes.get(names.MODEL_DEVICE, "")).startswith("cuda"):
         gpu_metrics.ensure_started()
@@ -53,9 +55,7 @@ def _begin_encode(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
         attributes[names.REQUEST_BATCH_SIZE] = len(texts)
     first = model[0] if len(model) else None
     auto_model = getattr(first, "auto_model", getattr(first, "model", None))
-    return genai.start(
-        genai.SpanKind.EMBEDDING,
-        genai.Operation.EMBEDDINGS,
+    return genai.start_embedding(
         provider=_extract.PROVIDER,
         model=_extract.model_name(auto_model) if auto_model is not None else None,
         inputs=texts,

@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from llm_instrument import genai
 from llm_instrument.agent import config
-from llm_instrument.genai import handle, metrics
 
 
 @dataclass
@@ -43,16 +43,14 @@ class Telemetry:
 
 
 @pytest.fixture
-def telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Telemetry]:
+def telemetry() -> Iterator[Telemetry]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
-    monkeypatch.setattr(handle, "_tracer", provider.get_tracer("test"))
-    metrics.reset()
-    monkeypatch.setattr(metrics, "_meter", meter_provider.get_meter("test"))
+    genai.configure(provider, meter_provider)
     config.reset(config.Settings())
     yield Telemetry(exporter, reader, provider)
-    metrics.reset()
+    genai.configure(None, None)
     config.reset(None)

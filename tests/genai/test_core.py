@@ -5,20 +5,22 @@ from __future__ import annotations
 import gc
 import json
 import logging
+from typing import Any
 
 import pytest
+from opentelemetry import context
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode
 
 from llm_instrument import genai
 from llm_instrument.agent import config, guard
-from llm_instrument.genai import handle as handle_module
 from llm_instrument.genai import names
+from llm_instrument.genai.handle import MODEL_KEYS
 from tests.genai.conftest import Telemetry
 
 
 def test_llm_span_carries_the_conventions_attributes(telemetry: Telemetry) -> None:
-    h = genai.start(
-        genai.SpanKind.LLM,
+    h = genai.start_llm(
         genai.Operation.CHAT,
         provider="openai",
         model="gpt-x",
@@ -56,7 +58,7 @@ def test_llm_span_carries_the_conventions_attributes(telemetry: Telemetry) -> No
 
 
 def test_metrics_use_the_conventions_names_units_and_buckets(telemetry: Telemetry) -> None:
-    h = genai.start("LLM", "chat", provider="p", model="m", stream=True)
+    h = genai.start_llm("chat", provider="p", model="m", stream=True)
     h.chunk()
     h.chunk()
     h.set_usage(genai.Usage(5, 9))
@@ -76,22 +78,19 @@ def test_metrics_use_the_conventions_names_units_and_buckets(telemetry: Telemetr
 def test_capture_off_exports_no_content(telemetry: Telemetry) -> None:
     config.reset(config.Settings(capture_content=False))
     secret = "the-secret-prompt-text"
-    h = genai.start(
-        "LLM",
+    h = genai.start_llm(
         "chat",
         model="m",
         inputs=[genai.Message("system", secret), genai.Message("user", secret)],
     )
     h.finish(outputs=secret)
-    r = genai.start("RETRIEVER", "retrieval", name="store", inputs=secret)
+    r = genai.start_retrieval("store", query=secret)
     r.finish(documents=[genai.Document(secret, id="d1", score=0.5)])
-    t = genai.start(
-        "TOOL", "execute_tool", name="t", inputs=genai.ToolCall("c1", "t", {"q": secret})
-    )
+    t = genai.start_tool(genai.ToolCall("c1", "t", {"q": secret}))
     t.finish(outputs=secret)
-    c = genai.start("CHAIN", "chain", name="c", inputs=secret)
+    c = genai.start_chain("c", inputs=secret)
     c.finish(outputs=secret)
-    e = genai.start("LLM", "chat", model="e", inputs=secret)
+    e = genai.start_llm("chat", model="e", inputs=secret)
     try:
         raise ValueError(f"bad prompt: {secret}")
     except ValueError as exc:
@@ -108,7 +107,7 @@ def test_capture_off_exports_no_content(telemetry: Telemetry) -> None:
 
 def test_truncation_marks_how_much_was_cut(telemetry: Telemetry) -> None:
     config.reset(config.Settings(max_content_length=10))
-    h = genai.start("CHAIN", "chain", name="c", inputs="x" * 25)
+    h = genai.start_chain("c", inputs="x" * 25)
     h.finish(outputs={"answer": "y" * 30})
     a = telemetry.span("chain c").attributes or {}
     assert a[names.INPUT_VALUE] == "x" * 10 + "...[truncated 15 chars]"
@@ -125,7 +124,7 @@ def test_truncation_marks_how_much_was_cut(telemetry: Telemetry) -> None:
     ],
 )
 def test_secrets_are_redacted(telemetry: Telemetry, secret: str) -> None:
-    h = genai.start("LLM", "chat", model="m", inputs=f"please use {secret} now")
+    h = genai.start_llm("chat", model="m", inputs=f"please use {secret} now")
     h.finish(outputs=f"ok {secret}")
     a = telemetry.span("chat m").attributes or {}
     assert "[REDACTED]" in a["gen_ai.input.messages"]
@@ -136,7 +135,7 @@ def test_secrets_are_redacted(telemetry: Telemetry, secret: str) -> None:
 
 
 def test_finish_and_fail_end_once(telemetry: Telemetry) -> None:
-    h = genai.start("LLM", "chat", model="m")
+    h = genai.start_llm("chat", model="m")
     h.fail(RuntimeError("boom"))
     h.finish(outputs="late")
     h.fail(ValueError("again"))
@@ -149,7 +148,7 @@ def test_finish_and_fail_end_once(telemetry: Telemetry) -> None:
 
 def test_context_manager_reraises_the_same_exception(telemetry: Telemetry) -> None:
     error = KeyError("k")
-    with pytest.raises(KeyError) as caught, genai.start("TOOL", "execute_tool", name="t") as h:
+    with pytest.raises(KeyError) as caught, genai.start_tool(genai.ToolCall(None, "t")) as h:
         assert h.span.get_span_context().is_valid
         raise error
     assert caught.value is error
@@ -157,11 +156,11 @@ def test_context_manager_reraises_the_same_exception(telemetry: Telemetry) -> No
 
 
 def test_inner_llm_hands_its_usage_to_the_outer_once(telemetry: Telemetry) -> None:
-    outer = genai.start("LLM", "text_completion", provider="langchain", model="gpt2")
-    with genai.start(
-        "LLM", "text_completion", provider="transformers", model="gpt2", parent=outer.context
+    outer = genai.start_llm("text_completion", provider="langchain", model="gpt2")
+    with genai.start_llm(
+        "text_completion", provider="transformers", model="gpt2", parent=outer.context
     ) as inner:
-        assert genai.current_llm_handle(outer.context) is outer
+        assert context.get_value(MODEL_KEYS[genai.SpanKind.LLM], outer.context) is outer
         inner.first_chunk()
         inner.set_usage(genai.Usage(4, 6))
     outer.finish(outputs="out")
@@ -175,9 +174,9 @@ def test_inner_llm_hands_its_usage_to_the_outer_once(telemetry: Telemetry) -> No
 
 
 def test_outer_sums_several_inner_calls_and_takes_their_model(telemetry: Telemetry) -> None:
-    outer = genai.start("LLM", "chat", provider="langchain", name="ChatHuggingFace")
+    outer = genai.start_llm("chat", provider="langchain", name="ChatHuggingFace")
     for usage in (genai.Usage(3, 5), genai.Usage(4, 7)):
-        inner = genai.start("LLM", "chat", model="SmolLM2", parent=outer.context)
+        inner = genai.start_llm("chat", model="SmolLM2", parent=outer.context)
         inner.first_chunk()
         inner.set_usage(usage)
         inner.finish()
@@ -204,15 +203,15 @@ def test_outer_sums_several_inner_calls_and_takes_their_model(telemetry: Telemet
 def test_local_model_paths_become_readable_names(
     telemetry: Telemetry, raw: str, label: str
 ) -> None:
-    genai.start("EMBEDDING", "embeddings", model=raw).finish()
+    genai.start_embedding(model=raw).finish()
     (span,) = telemetry.spans()
     assert span.name == f"embeddings {label}"
     assert span.attributes["gen_ai.request.model"] == label  # type: ignore[index]
 
 
 def test_outer_usage_from_its_provider_wins(telemetry: Telemetry) -> None:
-    outer = genai.start("LLM", "chat", model="m")
-    inner = genai.start("LLM", "chat", model="m", parent=outer.context)
+    outer = genai.start_llm("chat", model="m")
+    inner = genai.start_llm("chat", model="m", parent=outer.context)
     inner.set_usage(genai.Usage(1, 1))
     inner.finish()
     outer.set_usage(genai.Usage(10, 20))
@@ -225,7 +224,7 @@ def _stream_spans(telemetry: Telemetry) -> list[object]:
 
 
 def test_stream_exhausted_ends_one_span(telemetry: Telemetry) -> None:
-    h = genai.start("LLM", "chat", model="s", stream=True)
+    h = genai.start_llm("chat", model="s", stream=True)
     stream = genai.GenAIStream(iter(["a", "b"]), h, chunk_text=str)
     assert list(stream) == ["a", "b"]
     (span,) = _stream_spans(telemetry)
@@ -237,7 +236,7 @@ def test_stream_failing_midway_ends_one_error_span(telemetry: Telemetry) -> None
         yield "a"
         raise OSError("lost")
 
-    h = genai.start("LLM", "chat", model="s", stream=True)
+    h = genai.start_llm("chat", model="s", stream=True)
     with pytest.raises(OSError):
         list(genai.GenAIStream(chunks(), h, chunk_text=str))
     (span,) = _stream_spans(telemetry)
@@ -245,12 +244,12 @@ def test_stream_failing_midway_ends_one_error_span(telemetry: Telemetry) -> None
 
 
 def test_stream_closed_early_or_dropped_ends_one_span(telemetry: Telemetry) -> None:
-    h = genai.start("LLM", "chat", model="s", stream=True)
+    h = genai.start_llm("chat", model="s", stream=True)
     stream = genai.GenAIStream(iter(["a", "b", "c"]), h, chunk_text=str)
     next(stream)
     stream.close()
     stream.close()
-    h2 = genai.start("LLM", "chat", model="s", stream=True)
+    h2 = genai.start_llm("chat", model="s", stream=True)
     dropped = genai.GenAIStream(iter(["a", "b"]), h2, chunk_text=str)
     next(dropped)
     del dropped
@@ -269,7 +268,7 @@ def test_async_stream(telemetry: Telemetry) -> None:
     import asyncio
 
     async def main() -> list[str]:
-        h = genai.start("LLM", "chat", model="s", stream=True)
+        h = genai.start_llm("chat", model="s", stream=True)
         return [c async for c in genai.GenAIStream(_agen(), h, chunk_text=str)]
 
     assert asyncio.run(main()) == ["x", "y"]
@@ -279,15 +278,18 @@ def test_async_stream(telemetry: Telemetry) -> None:
 def test_a_failing_core_never_reaches_the_caller(
     telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    class Broken:
+    class Broken(TracerProvider):
+        def get_tracer(self, *args: object, **kwargs: object) -> Any:
+            return self
+
         def start_span(self, *args: object, **kwargs: object) -> None:
             raise RuntimeError("tracer broke")
 
-    monkeypatch.setattr(handle_module, "_tracer", Broken())
+    genai.configure(Broken(), None)
     monkeypatch.setattr(guard, "_failures", {})
     with caplog.at_level(logging.DEBUG, logger="llm_instrument"):
         for _ in range(3):
-            h = genai.start("LLM", "chat", model="m", inputs="hi")
+            h = genai.start_llm("chat", model="m", inputs="hi")
             h.first_chunk()
             h.set_usage(genai.Usage(1, 1))
             h.finish(outputs="x")
@@ -297,11 +299,8 @@ def test_a_failing_core_never_reaches_the_caller(
 
 
 def test_suppressed_instrumentation_makes_no_span(telemetry: Telemetry) -> None:
-    from opentelemetry import context
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-    token = context.attach(context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True))
-    try:
-        genai.start("LLM", "chat", model="m").finish()
-    finally:
-        context.detach(token)
+    with suppress_instrumentation():
+        genai.start_llm("chat", model="m").finish()
     assert telemetry.spans() == []

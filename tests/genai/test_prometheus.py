@@ -68,12 +68,12 @@ def test_metrics_scrape_covers_all_gunicorn_workers() -> None:
 FORKING_APP = """
 import os, sys, time, urllib.request
 from llm_instrument import genai
-h = genai.start("LLM", "chat", provider="fake", model="m1")
+h = genai.start_llm("chat", provider="fake", model="m1")
 h.set_usage(genai.Usage(7, 3))
 h.finish()
 pid = os.fork()
 if pid == 0:
-    h = genai.start("LLM", "chat", provider="fake", model="m1")
+    h = genai.start_llm("chat", provider="fake", model="m1")
     h.set_usage(genai.Usage(100, 30))
     h.finish()
     time.sleep(1.5)  # one spool interval

@@ -13,9 +13,9 @@ from tests.genai.conftest import Telemetry, telemetry  # noqa: F401 - the fixtur
 
 
 def _pair() -> tuple[genai.Handle, genai.Handle]:
-    outer = genai.start(genai.SpanKind.LLM, "chat", provider="huggingfacepipeline", model="m")
-    inner = genai.start(
-        genai.SpanKind.LLM, "text_completion", provider="huggingface", model="m",
+    outer = genai.start_llm("chat", provider="huggingfacepipeline", model="m")
+    inner = genai.start_llm(
+        "text_completion", provider="huggingface", model="m",
         parent=outer.context,
     )  # fmt: skip
     return outer, inner

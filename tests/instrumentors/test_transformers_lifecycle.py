@@ -73,15 +73,15 @@ SCRIPT = textwrap.dedent(
 
     # never-break: the core raising inside start() leaves the result identical
     from llm_instrument import genai
-    real_start = genai.start
+    real_start = genai.start_llm
     def broken(*a, **k):
         raise RuntimeError("core is broken")
-    genai.start = broken
+    genai.start_llm = broken
     import llm_instrument.instrumentors.transformers._generate as g
-    g.genai.start = broken
+    g.genai.start_llm = broken
     again = model.generate(**enc, max_new_tokens=5, do_sample=False)
     model.generate(**enc, max_new_tokens=5, do_sample=False)
-    g.genai.start = real_start
+    g.genai.start_llm = real_start
     report["identical_when_core_fails"] = bool((again == plain).all())
     report["warnings_when_core_fails"] = len(warnings)
 

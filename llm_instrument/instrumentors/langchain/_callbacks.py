@@ -72,8 +72,7 @@ def _start_model(
 ) -> None:
     """The span of a chat model or LLM run (both callbacks differ only in their inputs)."""
     provider, model, name, request = _extract.model_facts(serialized, metadata, kwargs)
-    handle = genai.start(
-        genai.SpanKind.LLM,
+    handle = genai.start_llm(
         operation,
         provider=provider,
         model=model,
@@ -180,14 +179,9 @@ class TracingCallbacks:
             runs.add(run_id, None, parent)
             return
         if "Agent" in name:
-            handle = genai.start(
-                genai.SpanKind.AGENT, genai.Operation.INVOKE_AGENT, name=name, inputs=inputs,
-                parent=parent,
-            )  # fmt: skip
+            handle = genai.start_agent(name, inputs=inputs, parent=parent)
         else:
-            handle = genai.start(
-                genai.SpanKind.CHAIN, genai.Operation.CHAIN, name=name, inputs=inputs, parent=parent
-            )
+            handle = genai.start_chain(name, inputs=inputs, parent=parent)
         runs.add(run_id, handle, handle.context)
 
     @staticmethod
@@ -225,15 +219,9 @@ class TracingCallbacks:
     ) -> None:
         serialized = serialized or {}
         name = kwargs.get("name") or serialized.get("name") or "tool"
-        handle = genai.start(
-            genai.SpanKind.TOOL,
-            genai.Operation.EXECUTE_TOOL,
-            name=name,
-            inputs=genai.ToolCall(kwargs.get("tool_call_id"), name, inputs or input_str),
-            attributes={
-                names.TOOL_DESCRIPTION: serialized.get("description") or None,
-                names.TOOL_TYPE: "function",
-            },
+        handle = genai.start_tool(
+            genai.ToolCall(kwargs.get("tool_call_id"), name, inputs or input_str),
+            description=serialized.get("description"),
             parent=_parent(parent_run_id),
         )
         runs.add(run_id, handle, handle.context)
@@ -261,13 +249,8 @@ class TracingCallbacks:
     ) -> None:
         name = kwargs.get("name") or _extract.class_name(serialized) or "retriever"
         source = (metadata or {}).get("ls_vector_store_provider") or name
-        handle = genai.start(
-            genai.SpanKind.RETRIEVER,
-            genai.Operation.RETRIEVAL,
-            name=source,
-            inputs=query,
-            attributes={names.DATA_SOURCE_ID: source},
-            parent=_parent(parent_run_id),
+        handle = genai.start_retrieval(
+            source, query=query if isinstance(query, str) else None, parent=_parent(parent_run_id)
         )
         runs.add(run_id, handle, handle.context)
         _activate("retriever", handle)

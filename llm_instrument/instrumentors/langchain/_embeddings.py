@@ -19,6 +19,7 @@ from typing import Any
 
 from llm_instrument import genai
 from llm_instrument.agent.guard import guarded
+from llm_instrument.genai import names
 from llm_instrument.instrumentors.langchain import _extract
 
 METHODS = ("embed_documents", "embed_query", "aembed_documents", "aembed_query")
@@ -28,14 +29,12 @@ _active: ContextVar[int | None] = ContextVar("llm_instrument_langchain_embedding
 @guarded("langchain: starting an embedding span")
 def _start(instance: Any, method: str, texts: Any) -> genai.Handle | None:
     model = _extract.model_of(instance)
-    return genai.start(
-        genai.SpanKind.EMBEDDING,
-        genai.Operation.EMBEDDINGS,
+    return genai.start_embedding(
         provider=_extract.provider_of(instance),
         model=model,
         name=type(instance).__name__,
         inputs=texts,
-        attributes={"llm_instrument.batch_size": len(texts) if isinstance(texts, list) else 1},
+        attributes={names.REQUEST_BATCH_SIZE: len(texts) if isinstance(texts, list) else 1},
     )
 
 

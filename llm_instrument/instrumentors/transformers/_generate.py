@@ -140,8 +140,7 @@ class _GenerateCall:
             gpu_metrics.ensure_started()
             attributes[names.GPU_NAME] = self.probe.device_name()
         chat = _extract.take_chat_mark()
-        self.handle = genai.start(
-            genai.SpanKind.LLM,
+        self.handle = genai.start_llm(
             genai.Operation.CHAT if chat else genai.Operation.TEXT_COMPLETION,
             provider=_extract.PROVIDER,
             model=_extract.model_name(model),

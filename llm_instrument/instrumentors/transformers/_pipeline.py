@@ -122,25 +122,27 @@ class _PipelineCall:
         batch = 1 if self.single else len(first)
         attributes[names.REQUEST_BATCH_SIZE] = batch
         if kind == genai.SpanKind.EMBEDDING:
-            operation, request, inputs = genai.Operation.EMBEDDINGS, None, first
+            self.handle = genai.start_embedding(
+                provider=_extract.PROVIDER,
+                model=_extract.model_name(model),
+                inputs=first,
+                attributes=attributes,
+            )
         else:
             chat, inputs = _llm_inputs(first)
             chat = chat or _extract.has_chat_mark()  # a prompt rendered by a chat template
-            operation = genai.Operation.CHAT if chat else genai.Operation.TEXT_COMPLETION
             params = {**getattr(pipe, "_forward_params", {}), **kwargs}
             prepare = getattr(pipe, "_prepare_generate_kwargs", None)
             if callable(prepare):  # transformers 5: the pipeline's own defaults for this call
                 params = prepare(params)
-            request = _extract.generation_request(model, params)
-        self.handle = genai.start(
-            kind,
-            operation,
-            provider=_extract.PROVIDER,
-            model=_extract.model_name(model),
-            request=request,
-            inputs=inputs,
-            attributes=attributes,
-        )
+            self.handle = genai.start_llm(
+                genai.Operation.CHAT if chat else genai.Operation.TEXT_COMPLETION,
+                provider=_extract.PROVIDER,
+                model=_extract.model_name(model),
+                request=_extract.generation_request(model, params),
+                inputs=inputs,
+                attributes=attributes,
+            )
         self.context = context.set_value(PIPELINE_KEY, self.scope, self.handle.context)
         self.start_ns = time.perf_counter_ns()
 
