@@ -257,6 +257,19 @@ def _on_import(entry: Entry, module: ModuleType) -> None:
             return
         entry.patched.append(module)
         entry.status = "patched"
+        if len(entry.patched) == 1:
+            version = installed_version(entry.plugin)
+            _logger.info(
+                "llm-instrument: plugin %s applied (%s %s, on import of %s)",
+                entry.plugin.name,
+                entry.plugin.distribution or entry.plugin.hooks[0],
+                version,
+                module.__name__,
+            )
+        else:
+            _logger.debug(
+                "llm-instrument: plugin %s also applied to %s", entry.plugin.name, module.__name__
+            )
 
 
 def install(settings: config.Settings | None = None) -> dict[str, Entry]:
@@ -270,7 +283,17 @@ def install(settings: config.Settings | None = None) -> dict[str, Entry]:
         for entry in _entries.values():
             if entry.plugin.name in settings.disabled:
                 entry.status = "disabled"
+                _logger.debug(
+                    "llm-instrument: plugin %s disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
+                    entry.plugin.name,
+                )
                 continue
+            if _logger.isEnabledFor(logging.DEBUG) and installed_version(entry.plugin) is None:
+                _logger.debug(
+                    "llm-instrument: plugin %s skipped: %s not installed",
+                    entry.plugin.name,
+                    entry.plugin.distribution or entry.plugin.hooks[0],
+                )
             for module_name in entry.plugin.hooks:
                 wrapt.register_post_import_hook(functools.partial(_on_import, entry), module_name)
         _installed = True

@@ -10,7 +10,7 @@ originals it saved, never a hand-kept list. For every plugin:
 - it is patched whether the target is imported before or after the agent starts;
 - patching twice changes nothing (one wrap);
 - unpatch puts back exactly the originals (``is``), patch-unpatch-patch works again;
-- ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` leaves it alone;
+- ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` leaves it alone, with one DEBUG line;
 - an unsupported version is skipped with one DEBUG line and ``skipped:`` in ``llm-instrument
   list``.
 
@@ -37,6 +37,7 @@ from llm_instrument.agent import registry
 from tests.support.processes import LAUNCHER, agent_env
 
 ROOT = Path(__file__).resolve().parents[2]
+DISABLED = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
 
 
 def _builtin_entry_points() -> list[registry.EntryPointRef]:
@@ -276,12 +277,13 @@ def test_unpatch_restores_the_originals_and_patching_again_works(
 def test_disabled_by_otel_python_disabled_instrumentations(
     plugin_ep: registry.EntryPointRef,
 ) -> None:
-    report = _run(
-        "disabled", plugin_ep, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=f"other, {plugin_ep.name}"
-    )
+    report = _run("disabled", plugin_ep, **{DISABLED: f"other, {plugin_ep.name}"})
     assert report["status"] == "disabled"
     assert report["applied"] == []
     assert report["untouched"] is True
+    assert report["log"] == [
+        ["DEBUG", f"llm-instrument: plugin {plugin_ep.name} disabled by {DISABLED}"]
+    ]
 
 
 def _unsupported_site(ep: registry.EntryPointRef, site: Path) -> None:
