@@ -16,4 +16,5 @@ pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy --strict llm_instrument
 exec .venv/bin/python -m pytest "$@"

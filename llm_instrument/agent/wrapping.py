@@ -31,15 +31,16 @@ start-up) stays free. Targets that are not known in advance (the subclasses of L
 from __future__ import annotations
 
 import importlib
-import inspect
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any
 
 import wrapt
+
+from llm_instrument.agent.plugin import DidNotEnable
 
 _logger = logging.getLogger(__name__)
 
@@ -77,6 +78,9 @@ class Instrument:
     checked after ``uninstrument()``, and replacement functions are gated like a ``Wrap``."""
     options: Callable[[], dict[str, Any]] | None = None
     """Keyword arguments for ``instrument()``, read when the patch happens."""
+    check_dependencies: bool = False
+    """Ask the instrumentor whether the installed target suits it (``DidNotEnable`` if not);
+    off for our plugins, whose ``supported`` range the registry has checked already."""
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,8 @@ def _load(reference: Any) -> Any:
     if not isinstance(reference, str):
         return reference
     module_name, _, attribute = reference.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in attribute.split("."):
+    target: Any = importlib.import_module(module_name.strip())
+    for part in attribute.strip().split("."):
         target = getattr(target, part)
     return target
 
@@ -236,15 +240,20 @@ class Wrapping:
         if instrumentor.is_instrumented_by_opentelemetry:
             _logger.debug("llm-instrument: %s was applied by someone else", row.instrumentor)
             return  # not ours to undo
+        if row.check_dependencies:
+            from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+
+            conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
+            if conflict is not None:
+                raise DidNotEnable(str(conflict))
         before = {path: wrapt.resolve_path(module, path) for path in row.replaces}
         options = row.options() if row.options is not None else {}
-        # the registry has checked the version range: skip the contrib's metadata scan
         instrumentor.instrument(skip_dep_check=True, **options)
         gates: list[tuple[Any, str, Any]] = []
         for path, (parent, name, original) in before.items():
             self._originals[(row.module, path)] = (parent, name, original)
             replacement = vars(parent).get(name)
-            if inspect.isfunction(replacement) and replacement is not original:
+            if isinstance(replacement, FunctionType) and replacement is not original:
                 gate = _contrib_gate(lambda: key in self._undo, original)
                 wrapt.apply_patch(parent, name, wrapt.FunctionWrapper(replacement, gate))
                 gates.append((parent, name, replacement))

@@ -104,6 +104,21 @@ def test_a_plugin_setting_parsed_by_int_is_still_in_the_users_words() -> None:
     ]
 
 
+def test_doctor_reports_a_bad_plugin_setting_in_the_users_words(tmp_path: Path) -> None:
+    env = agent_env(LLM_INSTRUMENT_FASTAPI_ASGI_SPANS="sometimes")
+    proc = run_traced(["doctor"], env, cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert (
+        "[ok  ] settings: exporter local, content capture true, 4096 characters kept per value"
+        in lines
+    )
+    assert (
+        "[FAIL] settings: LLM_INSTRUMENT_FASTAPI_ASGI_SPANS=sometimes ignored "
+        "(not true or false), using false"
+    ) in lines
+
+
 def test_a_bad_webhook_flag_names_the_flag_and_the_value(tmp_path: Path) -> None:
     proc = run_traced(["webhook", "--metrics-port", "abc"], agent_env(), cwd=tmp_path)
     assert proc.returncode == 2
