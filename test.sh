@@ -35,4 +35,5 @@ command -v promtool >/dev/null || .ci/apt-install prometheus
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy --strict llm_instrument
 exec .venv/bin/python -m pytest "$@"

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llm_instrument import envvars
 from llm_instrument.agent.plugin import Setting
 
 EXPORTERS = ("otlp", "console", "local", "none")
@@ -30,28 +31,26 @@ def parse_bool(raw: str) -> bool:
         return True
     if value in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"expected true or false, got {raw!r}")
+    raise ValueError("not true or false")
 
 
 def parse_port(raw: str) -> int:
-    port = int(raw)
-    if not 0 < port < 65536:
-        raise ValueError(f"port out of range: {port}")
-    return port
+    if not raw.strip().isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError("not a port number from 1 to 65535")
+    return int(raw)
 
 
 def parse_positive_int(raw: str) -> int:
-    value = int(raw)
-    if value <= 0:
-        raise ValueError(f"expected a positive integer, got {value}")
-    return value
+    if not raw.strip().isdigit() or int(raw) <= 0:
+        raise ValueError("not a whole number above 0")
+    return int(raw)
 
 
 def parse_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().lower()
         if value not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+            raise ValueError(f"not one of {', '.join(choices)}")
         return value
 
     return parse
@@ -75,18 +74,18 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option(
-        "--service-name", "OTEL_SERVICE_NAME", "service.name of the traced process", None, "NAME"
+        "--service-name", envvars.SERVICE_NAME, "service.name of the traced process", None, "NAME"
     ),
     Option(
         "--resource-attributes",
-        "OTEL_RESOURCE_ATTRIBUTES",
+        envvars.RESOURCE_ATTRIBUTES,
         "extra resource attributes, key=value,...",
         None,
         "PAIRS",
     ),
     Option(
         "--exporter",
-        "LLM_INSTRUMENT_EXPORTER",
+        envvars.EXPORTER,
         "where spans go: otlp, console, local or none "
         "(default: otlp when an OTLP endpoint is set, else local)",
         parse_choice(EXPORTERS),
@@ -94,14 +93,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "--endpoint",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        envvars.OTLP_ENDPOINT,
         "OTLP endpoint, e.g. http://jaeger:4318",
         None,
         "URL",
     ),
     Option(
         "--protocol",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        envvars.OTLP_PROTOCOL,
         "OTLP protocol: http/protobuf (default) or grpc",
         parse_choice(PROTOCOLS),
         "PROTO",
@@ -132,7 +131,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "--metrics-port",
-        "LLM_INSTRUMENT_METRICS_PORT",
+        envvars.METRICS_PORT,
         "serve Prometheus metrics on this port (default off)",
         parse_port,
         "PORT",
@@ -192,6 +191,29 @@ class Settings:
             return setting.default
 
 
+def shown(value: Any) -> str:
+    """A value as a user would type it: ``true``, ``4096``, ``requests,fastapi``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, frozenset | set | tuple | list):
+        return ",".join(sorted(str(v) for v in value))
+    return "" if value is None else str(value)
+
+
+def problem(env: str, raw: str, error: ValueError, default: Any) -> str:
+    """One start-up problem line, in the user's words: the variable, its value as set, why
+    it is ignored and what is used instead."""
+    import shlex  # only when something is wrong
+
+    reason = str(error)
+    if reason.startswith("invalid literal for int()"):  # a plugin's parse=int
+        reason = "not a whole number"
+    elif reason.startswith("could not convert string to float"):
+        reason = "not a number"
+    instead = f"using {shown(default)}" if shown(default) else "left unset"
+    return f"{env}={shlex.quote(raw)} ignored ({reason}), {instead}"
+
+
 def check_plugin_settings(settings: Settings, declared: Iterable[Setting]) -> list[str]:
     """One problem line per bad value of a declared plugin setting."""
     problems = []
@@ -202,20 +224,23 @@ def check_plugin_settings(settings: Settings, declared: Iterable[Setting]) -> li
         try:
             setting.parse(raw)
         except ValueError as exc:
-            problems.append(f"{setting.env}={raw!r} ignored ({exc}); using {setting.default!r}")
+            problems.append(problem(setting.env, raw, exc, setting.default))
     return problems
 
 
-def _read(env: Mapping[str, str], name: str, default: Any, problems: list[str]) -> Any:
+def _read(
+    env: Mapping[str, str], name: str, default: Any, problems: list[str], like: str = ""
+) -> Any:
+    """``env[name]`` parsed as the option ``like`` (default: ``name``) parses it."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
-    option = OPTIONS_BY_ENV.get(name)
+    option = OPTIONS_BY_ENV.get(like or name)
     parse = option.parse if option and option.parse else str
     try:
         return parse(raw)
     except ValueError as exc:
-        problems.append(f"{name}={raw!r} ignored ({exc}); using {default!r}")
+        problems.append(problem(name, raw, exc, default))
         return default
 
 
@@ -232,22 +257,19 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     problems: list[str] = []
     endpoint = _otlp_endpoint(env)
-    protocol = (
-        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
+    protocol_env = (
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+        if env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        else "OTEL_EXPORTER_OTLP_PROTOCOL"
     )
+    protocol = env.get(protocol_env) or "http/protobuf"
     if protocol not in PROTOCOLS:
-        problems.append(f"OTLP protocol {protocol!r} ignored; using 'http/protobuf'")
+        reason = ValueError(f"not one of {', '.join(PROTOCOLS)}")
+        problems.append(problem(protocol_env, protocol, reason, "http/protobuf"))
         protocol = "http/protobuf"
     gevent = _read(env, "LLM_INSTRUMENT_GEVENT", False, problems)
     if not gevent and "GEVENT_ENABLE" in env:
-        gevent = _read(
-            {"LLM_INSTRUMENT_GEVENT": env["GEVENT_ENABLE"]},
-            "LLM_INSTRUMENT_GEVENT",
-            False,
-            problems,
-        )
+        gevent = _read(env, "GEVENT_ENABLE", False, problems, like="LLM_INSTRUMENT_GEVENT")
     known = set(OPTIONS_BY_ENV)
     return Settings(
         exporter=_read(env, "LLM_INSTRUMENT_EXPORTER", "otlp" if endpoint else "local", problems),

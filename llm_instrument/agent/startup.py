@@ -9,6 +9,7 @@ and the others still run, and the application always starts.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from llm_instrument.agent import config
@@ -63,6 +64,24 @@ def initialize() -> None:
     problems += _setting_problems(settings)
     if problems:
         _logger.warning("llm-instrument: %s", "; ".join(problems))
+    if _logger.isEnabledFor(logging.INFO):
+        _logger.info("llm-instrument: started in pid %d: %s", os.getpid(), _summary(settings))
+
+
+def _summary(settings: config.Settings) -> str:
+    """Service, exporter and destination of this process, for the INFO start-up line."""
+    from opentelemetry import trace
+
+    resource = getattr(trace.get_tracer_provider(), "resource", None)
+    service = resource.attributes.get("service.name") if resource is not None else None
+    endpoint = settings.otlp_endpoint or "the default endpoint"
+    where = {
+        "otlp": f" to {endpoint} ({settings.otlp_protocol})",
+        "local": f" to {settings.local_store}",
+        "console": " to stderr",
+    }.get(settings.exporter, " (no spans leave the process)")
+    metrics = f", metrics on port {settings.metrics_port}" if settings.metrics_port else ""
+    return f"service {service}, exporter {settings.exporter}{where}{metrics}"
 
 
 def _setup_tracing(settings: config.Settings) -> None:
