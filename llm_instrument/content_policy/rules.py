@@ -13,8 +13,9 @@ name says secret when one of its words (split at ``_ - .`` and camelCase) is a s
 so ``OPENAI_API_KEY``, ``clientSecret`` and ``x-auth-token`` match and ``max_tokens`` or
 ``author`` do not.
 
-Callers bound the cost: ``truncate.clip`` cuts a value to the length limit *before* these
-rules run, so each rule scans at most a few kilobytes.
+Cost: ``truncate.clip`` cuts a value to the length limit *before* these rules run, so each
+scans at most a few kilobytes; and each rule names the lower-case strings ("triggers") one
+of which any match contains, so a rule whose triggers are absent does not run at all.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Rule:
     """One secret shape: the match is replaced by ``keep`` groups + ``[REDACTED]``."""
 
     name: str
+    triggers: tuple[str, ...]  # lower-case strings one of which any match contains
     pattern: re.Pattern[str]
     keep: str = ""  # a replacement prefix such as r"\g<k>", empty to replace the whole match
     close: str = ""  # a replacement suffix (the closing quote of a quoted value)
@@ -56,35 +58,53 @@ _SECRET_KEY_END = (
 RULES: tuple[Rule, ...] = (
     Rule(
         "pem_private_key",
+        ("-----begin",),
         re.compile(
             r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"
             r"(?:[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----|[\s\S]*)"
         ),
     ),
-    Rule("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{6,}\.eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*")),
-    Rule("openai_anthropic_key", re.compile(r"\bsk-(?:proj-|ant-|svcacct-|admin-)?[\w-]{16,}")),
-    Rule("stripe_key", re.compile(r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{10,}")),
-    Rule("huggingface_token", re.compile(r"\bhf_[A-Za-z0-9]{20,}")),
-    Rule("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,})")),
-    Rule("slack_token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    Rule("aws_access_key_id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    Rule("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{30,}")),
+    Rule(
+        "jwt", ("eyj",), re.compile(r"\beyJ[A-Za-z0-9_-]{6,}\.eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*")
+    ),
+    Rule(
+        "openai_anthropic_key",
+        ("sk-",),
+        re.compile(r"\bsk-(?:proj-|ant-|svcacct-|admin-)?[\w-]{16,}"),
+    ),
+    Rule(
+        "stripe_key", ("k_live_", "k_test_"), re.compile(r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{10,}")
+    ),
+    Rule("huggingface_token", ("hf_",), re.compile(r"\bhf_[A-Za-z0-9]{20,}")),
+    Rule(
+        "github_token",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,})"),
+    ),
+    Rule("slack_token", ("xox",), re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
+    Rule("aws_access_key_id", ("akia", "asia"), re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    Rule("google_api_key", ("aiza",), re.compile(r"\bAIza[0-9A-Za-z_-]{30,}")),
     Rule(
         "authorization_header",
+        ("authorization",),
         re.compile(
             r"(?i)(?P<k>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:[a-z]+\s+)?)"
             r"[^\s\"',;]+"
         ),
         r"\g<k>",
     ),
-    Rule("bearer_token", re.compile(r"(?i)(?P<k>\bbearer\s+)[\w.~+/-]{16,}=*"), r"\g<k>"),
+    Rule(
+        "bearer_token", ("bearer",), re.compile(r"(?i)(?P<k>\bbearer\s+)[\w.~+/-]{16,}=*"), r"\g<k>"
+    ),
     Rule(
         "url_password",
+        ("://",),
         re.compile(r"(?i)(?P<k>\b[a-z][a-z0-9+.-]*://[^\s:/@]{0,256}:)[^\s@/]{1,256}(?=@)"),
         r"\g<k>",
     ),
     Rule(
         "secret_assignment",
+        ("key", "secret", "token", "passw", "pwd", "signature", "credential"),
         re.compile(rf"(?i)(?P<k>{_SECRET_KEY_END}[\"']?\s*[:=]\s*)" + _VALUE),
         r"\g<k>\g<q>",
         r"\g<q>",
@@ -98,8 +118,12 @@ def redact(text: str) -> str:
     """``text`` with every secret shape of ``RULES`` replaced (cost linear in its length)."""
     if len(text) < _MIN_SECRET:
         return text
+    # one lower-casing and a few substring searches (C speed) decide which rules run at
+    # all: ordinary prose runs none of the regular expressions
+    lowered = text.lower()
     for rule in RULES:
-        text = rule.apply(text)
+        if any(trigger in lowered for trigger in rule.triggers):
+            text = rule.apply(text)
     return text
 
 

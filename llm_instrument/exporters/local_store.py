@@ -273,10 +273,6 @@ class LocalStoreExporter(SpanExporter):
         with self._lock:
             self._closed = True
             if self._conn is not None:
-                try:  # the last batches may have passed the cap since the last check
-                    self._retention.maybe_prune(self._conn, now=True)
-                except sqlite3.Error as exc:
-                    report("local store retention", exc)
                 self._conn.close()
                 self._conn = None
 

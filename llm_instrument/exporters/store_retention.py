@@ -12,18 +12,18 @@ one. Traces are ordered by their *last* activity, so a trace still being written
 newest, never a candidate, and the newest trace is always kept. Each round deletes in
 small transactions (a few thousand spans) and stops after a fraction of a second, so
 other processes writing to the same store wait at most one short transaction; the rest
-waits for the next batch. The check itself is two ``PRAGMA`` reads, at most once a second.
+waits for the next batch. The check after each batch is three ``PRAGMA`` reads and two
+indexed lookups.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 _LOW_WATER = 0.9
 _SPANS_PER_TRANSACTION = 2000
-_CHECK_EVERY_S = 1.0
 _WORK_PER_ROUND_S = 0.25
 
 
@@ -44,16 +44,17 @@ def _delete(conn: sqlite3.Connection, trace_ids: list[str]) -> None:
 def _oldest(conn: sqlite3.Connection, before_ns: int | None, want_bytes: float | None) -> list[str]:
     """The next transaction's worth of oldest traces (never the newest one)."""
     rows = conn.execute(
-        "SELECT trace_id, spans, bytes, end_ns FROM traces ORDER BY end_ns LIMIT 500"
+        "SELECT trace_id, spans, bytes FROM traces WHERE end_ns < ? ORDER BY end_ns LIMIT 500",
+        (before_ns if before_ns is not None else 2**63 - 1,),
     ).fetchall()
+    if not rows:
+        return []
     newest = conn.execute("SELECT trace_id FROM traces ORDER BY end_ns DESC LIMIT 1").fetchone()
     chosen: list[str] = []
     spans = 0
     freed = 0
-    for trace_id, count, size, end_ns in rows:
+    for trace_id, count, size in rows:
         if newest and trace_id == newest[0]:
-            break
-        if before_ns is not None and end_ns >= before_ns:
             break
         if want_bytes is not None and freed >= want_bytes:
             break
@@ -93,20 +94,14 @@ def prune(
     return deleted
 
 
-@dataclass
+@dataclass(frozen=True)
 class Retention:
-    """The limits of one store, checked after each export batch at most once a second."""
+    """The limits of one store, checked after each export batch (a few indexed reads)."""
 
     max_bytes: int
     max_age_ns: int
-    _next_check: float = field(default=0.0, repr=False)
 
-    def maybe_prune(self, conn: sqlite3.Connection, *, now: bool = False) -> int:
-        """Prune when a second has passed since the last check (or ``now``)."""
+    def maybe_prune(self, conn: sqlite3.Connection) -> int:
         if not (self.max_bytes or self.max_age_ns):
             return 0
-        clock = time.monotonic()
-        if clock < self._next_check and not now:
-            return 0
-        self._next_check = clock + _CHECK_EVERY_S
-        return prune(conn, self.max_bytes, self.max_age_ns, clock + _WORK_PER_ROUND_S)
+        return prune(conn, self.max_bytes, self.max_age_ns, time.monotonic() + _WORK_PER_ROUND_S)
