@@ -5,8 +5,6 @@ conventions, checked by ``promtool`` on a real scrape; a 404 shown by its path i
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 
 from tests.support.otlp_receiver import OTLPReceiver
 from tests.support.processes import agent_env, free_port, get, run_traced, serve
+from tests.support.prometheus import promtool_check_metrics
 
 APPS = Path(__file__).resolve().parent.parent / "apps"
 KEY = "sk-proj-Pa55Wd0rdKeyAbCdEfGh1234"
@@ -125,15 +124,6 @@ def test_no_secret_leaves_and_capture_off_keeps_the_prompt_in(
     assert event["attributes"]["exception.type"] == "ValueError"
 
 
-def _promtool_check(text: str) -> subprocess.CompletedProcess[str]:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool not installed (apt-get install -y prometheus)")
-    return subprocess.run(
-        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
-    )
-
-
 def test_http_metrics_of_a_traced_app_pass_promtool(tmp_path: Path) -> None:
     metrics_port = free_port()
     env = agent_env(
@@ -147,8 +137,8 @@ def test_http_metrics_of_a_traced_app_pass_promtool(tmp_path: Path) -> None:
         scrape = get(f"http://127.0.0.1:{metrics_port}/metrics").decode()
     assert "http_server_request_duration_seconds_bucket" in scrape
     assert "milliseconds" not in scrape
-    checked = _promtool_check(scrape)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    passed, output = promtool_check_metrics(scrape)
+    assert passed, output
 
 
 def test_a_404_shows_its_path_in_view(tmp_path: Path) -> None:
