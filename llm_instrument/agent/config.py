@@ -23,6 +23,9 @@ EXPORTERS = ("otlp", "console", "local", "none")
 PROTOCOLS = ("http/protobuf", "grpc")
 DEFAULT_LOCAL_STORE = os.path.join(".llm-instrument", "traces.db")
 DEFAULT_MAX_CONTENT_LENGTH = 4096
+DEFAULT_MAX_SPAN_CONTENT_BYTES = 262144
+DEFAULT_LOCAL_STORE_MAX_MB = 512
+DEFAULT_LOCAL_STORE_MAX_AGE = "7d"
 
 
 def parse_bool(raw: str) -> bool:
@@ -44,6 +47,31 @@ def parse_positive_int(raw: str) -> int:
     if not raw.strip().isdigit() or int(raw) <= 0:
         raise ValueError("not a whole number above 0")
     return int(raw)
+
+
+def parse_non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(f"expected 0 (no limit) or a positive integer, got {value}")
+    return value
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(raw: str) -> float:
+    """Seconds from ``30s``, ``15m``, ``12h``, ``7d``, ``2w`` or a bare number of seconds;
+    ``0`` means no limit."""
+    text = raw.strip().lower()
+    unit = _DURATION_UNITS.get(text[-1:], 0)
+    number = text[:-1] if unit else text
+    try:
+        value = float(number) * (unit or 1)
+    except ValueError:
+        raise ValueError(f"expected a duration such as 7d, 12h or 30m, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"expected a positive duration, got {raw!r}")
+    return value
 
 
 def parse_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
@@ -116,6 +144,22 @@ OPTIONS: tuple[Option, ...] = (
         "PATH",
     ),
     Option(
+        "--local-store-max-mb",
+        "LLM_INSTRUMENT_LOCAL_STORE_MAX_MB",
+        "size cap of the local store in MB; the oldest traces go first "
+        f"(default {DEFAULT_LOCAL_STORE_MAX_MB}, 0: no cap)",
+        parse_non_negative_int,
+        "MB",
+    ),
+    Option(
+        "--local-store-max-age",
+        "LLM_INSTRUMENT_LOCAL_STORE_MAX_AGE",
+        f"traces older than this leave the local store (default {DEFAULT_LOCAL_STORE_MAX_AGE}, "
+        "0: kept until the size cap)",
+        parse_duration,
+        "AGE",
+    ),
+    Option(
         "--capture-content",
         "LLM_INSTRUMENT_CAPTURE_CONTENT",
         "record prompts, completions, documents and tool arguments (default on)",
@@ -126,6 +170,14 @@ OPTIONS: tuple[Option, ...] = (
         "--max-content-length",
         "LLM_INSTRUMENT_MAX_CONTENT_LENGTH",
         f"characters kept of each captured value (default {DEFAULT_MAX_CONTENT_LENGTH})",
+        parse_positive_int,
+        "N",
+    ),
+    Option(
+        "--max-span-content-bytes",
+        "LLM_INSTRUMENT_MAX_SPAN_CONTENT_BYTES",
+        "bytes of captured content one span may carry; longer message lists are cut "
+        f"(default {DEFAULT_MAX_SPAN_CONTENT_BYTES})",
         parse_positive_int,
         "N",
     ),
@@ -170,8 +222,11 @@ class Settings:
     otlp_endpoint: str | None = None
     otlp_protocol: str = "http/protobuf"
     local_store: str = DEFAULT_LOCAL_STORE
+    local_store_max_mb: int = DEFAULT_LOCAL_STORE_MAX_MB
+    local_store_max_age: float = parse_duration(DEFAULT_LOCAL_STORE_MAX_AGE)
     capture_content: bool = True
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
+    max_span_content_bytes: int = DEFAULT_MAX_SPAN_CONTENT_BYTES
     metrics_port: int | None = None
     disabled: frozenset[str] = frozenset()
     gevent: bool = False
@@ -276,9 +331,21 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         otlp_endpoint=endpoint,
         otlp_protocol=protocol,
         local_store=_read(env, "LLM_INSTRUMENT_LOCAL_STORE", DEFAULT_LOCAL_STORE, problems),
+        local_store_max_mb=_read(
+            env, "LLM_INSTRUMENT_LOCAL_STORE_MAX_MB", DEFAULT_LOCAL_STORE_MAX_MB, problems
+        ),
+        local_store_max_age=_read(
+            env,
+            "LLM_INSTRUMENT_LOCAL_STORE_MAX_AGE",
+            parse_duration(DEFAULT_LOCAL_STORE_MAX_AGE),
+            problems,
+        ),
         capture_content=_read(env, "LLM_INSTRUMENT_CAPTURE_CONTENT", True, problems),
         max_content_length=_read(
             env, "LLM_INSTRUMENT_MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH, problems
+        ),
+        max_span_content_bytes=_read(
+            env, "LLM_INSTRUMENT_MAX_SPAN_CONTENT_BYTES", DEFAULT_MAX_SPAN_CONTENT_BYTES, problems
         ),
         metrics_port=_read(env, "LLM_INSTRUMENT_METRICS_PORT", None, problems),
         disabled=_read(env, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", frozenset(), problems),

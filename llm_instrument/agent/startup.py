@@ -30,6 +30,14 @@ def _configure_logging(settings: config.Settings) -> None:
     _logger.setLevel(settings.log_level.upper())
 
 
+def _stable_http_conventions() -> None:
+    """The contrib HTTP instrumentations write the stable HTTP conventions (``url.full``,
+    ``http.request.method``, ``http.server.request.duration`` in seconds) unless the user
+    set ``OTEL_SEMCONV_STABILITY_OPT_IN`` (even to empty, for the old names). They read it
+    once, when the first of them is applied, so it is set before any plugin runs."""
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+
+
 def _patch_gevent() -> None:
     from gevent import monkey
 
@@ -45,6 +53,7 @@ def initialize() -> None:
     settings = config.load()
     config.reset(settings)
     _configure_logging(settings)
+    _stable_http_conventions()
     problems = list(settings.problems)
 
     steps = []

@@ -7,6 +7,13 @@ Its own settings keep working (``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS``, header cap
 ASGI ``http send``/``http receive`` sub-spans it makes for every message are left out by
 default (two or more per request, no information an LLM trace reader needs);
 ``LLM_INSTRUMENT_FASTAPI_ASGI_SPANS=true`` keeps them.
+Attribute names follow the stable HTTP conventions (``url.path``, ``url.query``,
+``http.request.method``, ``http.response.status_code``; metric
+``http.server.request.duration`` in seconds): the agent sets
+``OTEL_SEMCONV_STABILITY_OPT_IN=http`` at start-up unless the user set it. What the
+instrumentation records (the query string, which may carry the prompt or a key, and the
+exception event of a failed request with its message) goes out through the agent's one
+content policy (``llm_instrument.content_policy.exporter``), not through code here.
 Known limits: an app built before the agent started (impossible under the launcher) is not
 traced; after ``unpatch``, a ``FastAPI`` class captured while patched (the contrib's
 subclass) still builds traced apps.

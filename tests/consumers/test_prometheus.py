@@ -65,7 +65,6 @@ def test_promtool_accepts_good_and_rejects_bad_exposition() -> None:
     assert 'use base unit "seconds"' in out
 
 
-@pytest.mark.xfail(strict=True, reason="old HTTP conventions; issue 11")
 def test_promtool_passes_a_real_scrape_of_the_traced_app(scraped: tuple[Prometheus, str]) -> None:
     _, text = scraped
     assert "gen_ai_client_token_usage" in text
