@@ -45,6 +45,9 @@ def initialize() -> None:
     config.reset(settings)
     _configure_logging(settings)
     problems = list(settings.problems)
+    from llm_instrument.agent import notices
+
+    notices.route_sdk_logs()  # the SDK's own lines pass the agent's rate limit
 
     steps = []
     if settings.gevent:

@@ -60,7 +60,7 @@ def reader() -> InMemoryMetricReader:
     return _state.reader
 
 
-def start(port: int) -> None:
+def start(port: int, host: str = "0.0.0.0") -> None:
     """Serve ``/metrics`` on ``port``, or spool to the server that already does."""
     _start_prometheus(port)
 
