@@ -91,19 +91,22 @@ def losses() -> dict[tuple[str, str], int]:
         return dict(_lost)
 
 
-_unfinished: list[tuple[str, Callable[[], int]]] = []
+_unfinished: list[tuple[str, str, Callable[[], int]]] = []
 
 
-def count_unfinished(signal: str, unfinished: Callable[[], int]) -> None:
-    """At the exit summary, what ``unfinished()`` returns is counted as lost to the exit
-    budget (spans still queued or in a request that was cut)."""
-    _unfinished.append((signal, unfinished))
+def count_unfinished(
+    signal: str, unfinished: Callable[[], int], reason: str = "exit budget spent"
+) -> None:
+    """At the exit summary, what ``unfinished()`` returns then is counted as lost (spans
+    still queued or in a request that was cut; metric points whose last value never
+    reached the collector)."""
+    _unfinished.append((signal, reason, unfinished))
 
 
 def exit_summary() -> None:
     """One line with the exact numbers not delivered in this process; nothing when none."""
-    for signal, unfinished in _unfinished:
-        lost(signal, "exit budget spent", unfinished())
+    for signal, reason, unfinished in _unfinished:
+        lost(signal, reason, unfinished())
     with _lock:
         tally = dict(_lost)
     if not tally:

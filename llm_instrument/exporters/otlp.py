@@ -294,13 +294,15 @@ class OTLPSpanExporter(SpanExporter):
         return True
 
 
-def count_points(metrics_data: MetricsData) -> int:
-    return sum(
-        len(metric.data.data_points)
+def point_keys(metrics_data: MetricsData) -> list[tuple[str, str, frozenset[Any]]]:
+    """One key per data point: (scope, metric, attributes)."""
+    return [
+        (scope_metrics.scope.name, metric.name, frozenset((point.attributes or {}).items()))
         for resource_metrics in metrics_data.resource_metrics
         for scope_metrics in resource_metrics.scope_metrics
         for metric in scope_metrics.metrics
-    )
+        for point in metric.data.data_points
+    ]
 
 
 def metric_exporter(url: str, protocol: str) -> Any:
@@ -316,13 +318,28 @@ def metric_exporter(url: str, protocol: str) -> Any:
             raise RuntimeError(GRPC_MISSING) from exc
         return OTLPMetricExporter(endpoint=url)
 
+    temporality = _temporality()
+    delta = bool(temporality)
+
     class OTLPMetricExporterHTTP(MetricExporter):
-        """Metrics over OTLP/HTTP with ``HTTPSender``; points not accepted are tallied."""
+        """Metrics over OTLP/HTTP with ``HTTPSender``; points not accepted are tallied.
+
+        With cumulative temporality (the default) a later export carries a point's whole
+        value again, so a point is lost only while its latest value has not been accepted:
+        the exit summary counts those. With delta every failed point is lost."""
 
         def __init__(self) -> None:
-            super().__init__(preferred_temporality=_temporality())
+            super().__init__(preferred_temporality=temporality)
             self.sender = HTTPSender(url, "metrics")
             _senders.append(self.sender)
+            self._undelivered: set[Any] = set()
+            self._lock = threading.Lock()
+            if not delta:
+                notices.count_unfinished("metrics", self._count_undelivered, "export failed")
+
+        def _count_undelivered(self) -> int:
+            with self._lock:
+                return len(self._undelivered)
 
         def export(
             self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
@@ -331,13 +348,20 @@ def metric_exporter(url: str, protocol: str) -> Any:
                 encode_metrics,
             )
 
-            points = count_points(metrics_data)
-            if points == 0:
+            keys = point_keys(metrics_data)
+            if not keys:
                 return MetricExportResult.SUCCESS
-            if self.sender.post(encode_metrics(metrics_data).SerializeToString()):
-                return MetricExportResult.SUCCESS
-            notices.lost("metrics", "export failed", points)
-            return MetricExportResult.FAILURE
+            ok = self.sender.post(encode_metrics(metrics_data).SerializeToString())
+            if delta:
+                if not ok:
+                    notices.lost("metrics", "export failed", len(keys))
+            else:
+                with self._lock:
+                    if ok:
+                        self._undelivered.difference_update(keys)
+                    else:
+                        self._undelivered.update(keys)
+            return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
 
         def force_flush(self, timeout_millis: float = 10_000) -> bool:
             return True
