@@ -351,7 +351,8 @@ def metric_exporter(url: str, protocol: str) -> Any:
             keys = point_keys(metrics_data)
             if not keys:
                 return MetricExportResult.SUCCESS
-            ok = self.sender.post(encode_metrics(metrics_data).SerializeToString())
+            body = encode_metrics(_with_pid(metrics_data)).SerializeToString()
+            ok = self.sender.post(body)
             if delta:
                 if not ok:
                     notices.lost("metrics", "export failed", len(keys))
@@ -370,6 +371,26 @@ def metric_exporter(url: str, protocol: str) -> Any:
             pass
 
     return OTLPMetricExporterHTTP()
+
+
+def _with_pid(metrics_data: MetricsData) -> MetricsData:
+    """Each process's cumulative streams must stay apart at the collector (gunicorn workers
+    share one resource otherwise): the resource carries this process's ``process.pid``,
+    also in a forked worker."""
+    from opentelemetry.sdk.metrics.export import MetricsData, ResourceMetrics
+    from opentelemetry.sdk.resources import Resource
+
+    pid = Resource({"process.pid": os.getpid()})
+    return MetricsData(
+        resource_metrics=[
+            ResourceMetrics(
+                resource=rm.resource.merge(pid),
+                scope_metrics=rm.scope_metrics,
+                schema_url=rm.schema_url,
+            )
+            for rm in metrics_data.resource_metrics
+        ]
+    )
 
 
 def _temporality() -> dict[type, Any]:

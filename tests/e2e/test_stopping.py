@@ -40,7 +40,7 @@ def operations_counted(otlp: OTLPReceiver, name: str = "gen_ai.client.operation.
     latest: dict[Any, int] = {}
     for metric in otlp.metrics:
         if metric["name"] == name:
-            pid = metric["resource"].get("process.pid", metric["resource"].get("service.instance.id"))
+            pid = metric["resource"]["process.pid"]
             count = sum(point["count"] for point in metric["points"])
             latest[pid] = max(latest.get(pid, 0), count)
     return sum(latest.values())
@@ -50,7 +50,9 @@ SERVERS = {
     "uvicorn": ["uvicorn", "stop_app:asgi"],
     "uvicorn --workers 2": ["uvicorn", "stop_app:asgi", "--workers", "2"],
     "gunicorn sync": ["gunicorn", "-w", "2", "stop_app:wsgi"],
-    "gunicorn UvicornWorker": ["gunicorn", "-w", "2", "-k", "uvicorn.workers.UvicornWorker", "stop_app:asgi"],
+    "gunicorn UvicornWorker": [
+        *("gunicorn", "-w", "2", "-k", "uvicorn.workers.UvicornWorker", "stop_app:asgi")
+    ],
 }
 
 
@@ -76,9 +78,7 @@ def test_sigterm_to_the_master_delivers_spans_and_metrics(
     )
     try:
         wait_http(f"{url}/health", 90, proc)
-        path = "/work"
-        for _ in range(REQUESTS):
-            json.loads(get(f"{url}{path}"))
+        pids = {json.loads(get(f"{url}/work"))["pid"] for _ in range(REQUESTS)}
         assert by_name(otlp.snapshot(), "stop-work") == []
         os.kill(proc.pid, signal.SIGTERM)  # the master only, as Kubernetes does
         output, _ = proc.communicate(timeout=60)
@@ -89,6 +89,7 @@ def test_sigterm_to_the_master_delivers_spans_and_metrics(
     spans = otlp.wait_for(lambda s: len(by_name(s, "stop-work")) >= REQUESTS, timeout=10)
     assert len(by_name(spans, "stop-work")) == REQUESTS
     assert operations_counted(otlp) == REQUESTS, otlp.metrics
+    assert {m["resource"]["process.pid"] for m in otlp.metrics} >= pids
     assert "not delivered" not in output, output
 
 
