@@ -282,6 +282,9 @@ def check_plugin_settings(settings: Settings, declared: Iterable[Setting]) -> li
     return problems
 
 
+_PREFIX = "LLM_INSTRUMENT_"
+
+
 def unknown_variables(settings: Settings, declared: Iterable[str]) -> list[str]:
     """``LLM_INSTRUMENT_*`` variables that are neither options nor declared settings."""
     known = set(OPTIONS_BY_ENV) | set(declared) | set(INTERNAL_VARIABLES)
@@ -289,8 +292,10 @@ def unknown_variables(settings: Settings, declared: Iterable[str]) -> list[str]:
     for name in sorted(settings.plugin_settings):
         if name in known or name.startswith(INTERNAL_PREFIXES):
             continue
-        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        # compared without the shared prefix, which would make every name look close
+        tails = {known_name.removeprefix(_PREFIX): known_name for known_name in known}
+        close = difflib.get_close_matches(name.removeprefix(_PREFIX), sorted(tails), 1, 0.6)
+        hint = f"; did you mean {tails[close[0]]}?" if close else ""
         problems.append(f"{name} is not an llm-instrument setting, ignored{hint}")
     return problems
 
