@@ -1,15 +1,18 @@
 """One request = one ``stop-work`` span and one GenAI operation (its metrics), for the stop
 tests: ``asgi`` is a FastAPI app (uvicorn, UvicornWorker), ``wsgi`` a plain WSGI app
-(gunicorn sync workers). ``/health`` records nothing."""
+(gunicorn sync workers). ``/health`` records nothing. The WSGI app also keeps an up-down
+counter of requests in flight, ``stop.in_flight``; ``/leak`` raises it and never lowers it
+(a request still in flight when its worker dies)."""
 
 import json
 import os
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 
 from llm_instrument import genai
 
 tracer = trace.get_tracer("tests.apps.stop_app")
+in_flight = metrics.get_meter("tests.apps.stop_app").create_up_down_counter("stop.in_flight")
 
 
 def _work() -> bytes:
@@ -22,8 +25,13 @@ def _work() -> bytes:
 
 def wsgi(environ, start_response):  # type: ignore[no-untyped-def]
     body = json.dumps({"pid": os.getpid()}).encode()
-    if environ.get("PATH_INFO") != "/health":
+    path = environ.get("PATH_INFO")
+    if path == "/leak":
+        in_flight.add(1)
+    elif path != "/health":
+        in_flight.add(1)
         body = _work()
+        in_flight.add(-1)
     start_response("200 OK", [("Content-Type", "application/json")])
     return [body]
 
