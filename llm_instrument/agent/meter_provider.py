@@ -34,6 +34,7 @@ class _MeterSwitchboard(metrics.MeterProvider):
     def __init__(self, target: Any) -> None:
         self.target = target
         self.instruments: list[_SwitchedInstrument] = []
+        self.adopted = False  # the application set its own provider
 
     def get_meter(
         self,
@@ -135,10 +136,11 @@ def _app_sets_provider(
     """``metrics.set_meter_provider`` called by the application after the agent set up."""
     provider = args[0] if args else kwargs.get("meter_provider")
     board = _board
-    if board is None or provider is None or provider is board:
-        return wrapped(*args, **kwargs)
+    if board is None or provider is None or provider is board or board.adopted:
+        return wrapped(*args, **kwargs)  # as bare: only the first set-up takes effect
     with guard("metrics: adopting the application's meter provider") as outcome:
         board.switch_to(provider)
+        board.adopted = True
         _internal_metrics()._METER_PROVIDER = provider
     if outcome.error is not None:
         return wrapped(*args, **kwargs)
@@ -173,6 +175,18 @@ def _readers(settings: config.Settings) -> list[Any]:
     return readers
 
 
+def _views() -> list[Any]:
+    """The SDK's metrics about itself (``otel.sdk.*``, recorded unasked by SDK 1.41-1.44) are
+    not the user's telemetry: dropped unless ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``."""
+    import os
+
+    if os.environ.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "").strip().lower() == "true":
+        return []
+    from opentelemetry.sdk.metrics.view import DropAggregation, View
+
+    return [View(instrument_name="otel.sdk.*", aggregation=DropAggregation())]
+
+
 def _flush(provider: Any, deadline: float) -> None:
     """Exit task: one last collection and export, within the exit budget."""
     provider.force_flush(max(1, int((deadline - time.monotonic()) * 1000)))
@@ -195,7 +209,7 @@ def setup(settings: config.Settings) -> None:
 
     if getattr(_internal_metrics(), "_METER_PROVIDER", None) is not None:
         return  # set before the agent: used as it is
-    provider = MeterProvider(metric_readers=readers, shutdown_on_exit=False)
+    provider = MeterProvider(metric_readers=readers, shutdown_on_exit=False, views=_views())
     shutdown.configure(settings.exit_timeout_s)
     shutdown.install()
     notices.route_sdk_logs()

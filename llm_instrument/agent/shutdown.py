@@ -87,7 +87,11 @@ def run_exit() -> None:
         thread = threading.Thread(
             target=_run_task, args=(task, deadline), name="llm-instrument-exit", daemon=True
         )
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError:  # no new threads this late in the interpreter's shutdown
+            _run_task(task, deadline)
+            continue
         threads.append(thread)
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))

@@ -89,6 +89,7 @@ class _Switchboard(trace.TracerProvider):
     def __init__(self, target: Any) -> None:
         self.target = target
         self.generation = 0
+        self.adopted = False  # the application set its own provider
 
     def switch_to(self, provider: Any) -> None:
         self.target = provider
@@ -147,10 +148,11 @@ def _app_sets_provider(
     """``trace.set_tracer_provider`` called by the application after the agent set up."""
     provider = args[0] if args else kwargs.get("tracer_provider")
     board = _board
-    if board is None or provider is None or provider is board:
-        return wrapped(*args, **kwargs)
+    if board is None or provider is None or provider is board or board.adopted:
+        return wrapped(*args, **kwargs)  # as bare: only the first set-up takes effect
     with guard("tracing: adopting the application's tracer provider") as outcome:
         board.switch_to(provider)
+        board.adopted = True
         trace._TRACER_PROVIDER = provider
         shutdown.register(lambda deadline: _flush_app_provider(provider, deadline))
     if outcome.error is not None:
@@ -176,6 +178,16 @@ def _after_fork_in_child(provider: TracerProvider, exporter: SpanExporter | None
             reopen()
 
 
+def _self_metrics() -> dict[str, Any]:
+    """The SDK's metrics about its own spans (``otel.sdk.span.*``; always on in SDK 1.41-1.44)
+    are not the user's telemetry: off unless ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``."""
+    if os.environ.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "").strip().lower() == "true":
+        return {}
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    return {"meter_provider": NoOpMeterProvider()}
+
+
 def _already_set() -> bool:
     return getattr(trace, "_TRACER_PROVIDER", None) is not None
 
@@ -192,7 +204,7 @@ def setup(settings: config.Settings) -> TracerProvider | None:
     if _already_set():
         _logger.debug("llm-instrument: a tracer provider was set before the agent; using it")
         return None
-    provider = TracerProvider(resource=_resource(), shutdown_on_exit=False)
+    provider = TracerProvider(resource=_resource(), shutdown_on_exit=False, **_self_metrics())
     exporter = make_span_exporter(settings)
     if exporter is not None:
         queue = SpanQueue(
