@@ -93,6 +93,7 @@ class SpanQueue(SpanProcessor):
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)  # notified when an export returns
         self._wake = threading.Event()
         self._queue: deque[tuple[ReadableSpan, int]] = deque()
         self._bytes = 0  # queued and in flight
@@ -177,6 +178,7 @@ class SpanQueue(SpanProcessor):
             with self._lock:
                 self._in_flight -= len(batch)
                 self._bytes -= sum(size for _, size in batch)
+                self._settled.notify_all()
         if result is not SpanExportResult.SUCCESS:
             notices.lost("spans", "export failed", len(batch))
             return False
@@ -206,6 +208,9 @@ class SpanQueue(SpanProcessor):
         self._wake.set()
         self._export_until(deadline, stop_after_failures=2)
         with self._lock:
+            # the export thread's batch in flight: its outcome is counted when it returns
+            while self._in_flight and time.monotonic() < deadline:
+                self._settled.wait(max(0.0, deadline - time.monotonic()))
             left = len(self._queue)
             self._bytes -= sum(size for _, size in self._queue)
             self._queue.clear()
