@@ -46,7 +46,7 @@ def _begin_encode(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     inputs = args[0] if args else kwargs.get("inputs", kwargs.get("sentences"))
     single = isinstance(inputs, str)
     texts: list[str] | None = (
-        [inputs] if single else list(inputs) if isinstance(inputs, list | tuple) else None
+        [str(inputs)] if single else list(inputs) if isinstance(inputs, list | tuple) else None
     )
     attributes = _extract.placement(model)
     if str(attributes.get(names.MODEL_DEVICE, "")).startswith("cuda"):
