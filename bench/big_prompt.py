@@ -64,7 +64,7 @@ prompt = "q" * (10 * 2**20)
 out = {}
 
 def core():
-    h = genai.start("LLM", "chat", provider="fake", model="m",
+    h = genai.start_llm("chat", provider="fake", model="m",
                     inputs=[genai.Message("user", prompt)])
     h.set_usage(genai.Usage(10, 1))
     h.finish(outputs="ok")

@@ -61,7 +61,7 @@ def main() -> None:
         pid = os.fork()
         if pid == 0:
             for model in ("m1", "m2", "m3"):
-                handle = genai.start("LLM", "chat", provider="fake", model=model)
+                handle = genai.start_llm("chat", provider="fake", model=model)
                 handle.set_usage(genai.Usage(7, 3))
                 handle.finish()
             prometheus._spool_once()

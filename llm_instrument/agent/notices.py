@@ -112,11 +112,12 @@ def exit_summary() -> None:
     if not tally:
         return
     parts = []
-    for signal, label in (("spans", "spans"), ("metrics", "metric points")):
+    for signal, label in (("spans", "span"), ("metrics", "metric point")):
         reasons = {r: n for (s, r), n in tally.items() if s == signal}
         if reasons:
+            total = sum(reasons.values())
             detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
-            parts.append(f"{sum(reasons.values())} {label} ({detail})")
+            parts.append(f"{total} {label}{'' if total == 1 else 's'} ({detail})")
     _logger.warning("llm-instrument: not delivered: %s", "; ".join(parts))
 
 

@@ -17,7 +17,7 @@ in_flight = metrics.get_meter("tests.apps.stop_app").create_up_down_counter("sto
 
 def _work() -> bytes:
     with tracer.start_as_current_span("stop-work"):
-        handle = genai.start("LLM", "chat", provider="fake", model="stop-model")
+        handle = genai.start_llm("chat", provider="fake", model="stop-model")
         handle.set_usage(genai.Usage(5, 2))
         handle.finish()
     return json.dumps({"pid": os.getpid()}).encode()

@@ -30,8 +30,8 @@ def _run(endpoint: str, tmp_path: Path, **extra: str) -> subprocess.CompletedPro
 def _summary(stderr: str) -> tuple[int, int]:
     """(spans, metric points) in the exit summary line."""
     (line,) = [line for line in stderr.splitlines() if "not delivered: " in line]
-    spans = re.search(r"(\d+) spans", line)
-    points = re.search(r"(\d+) metric points", line)
+    spans = re.search(r"(\d+) spans? \(", line)
+    points = re.search(r"(\d+) metric points? \(", line)
     return int(spans.group(1)) if spans else 0, int(points.group(1)) if points else 0
 
 
