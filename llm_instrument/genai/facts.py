@@ -62,10 +62,16 @@ class Document:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token counts as the provider or the tokenizer reported them (None: unknown)."""
+    """Token counts as the provider or the tokenizer reported them (None: unknown).
+
+    The cache and reasoning counts are parts of ``input_tokens``/``output_tokens`` (the
+    conventions say so), not additions to them."""
 
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    reasoning_output_tokens: int | None = None
 
     def __add__(self, other: Usage) -> Usage:
         """Two calls' usage together; a count stays unknown only when both are."""
@@ -73,10 +79,18 @@ class Usage:
         def add(a: int | None, b: int | None) -> int | None:
             return None if a is None and b is None else (a or 0) + (b or 0)
 
-        return Usage(
-            add(self.input_tokens, other.input_tokens), add(self.output_tokens, other.output_tokens)
+        return Usage(*(add(a, b) for a, b in zip(self.counts(), other.counts(), strict=True)))
+
+    def counts(self) -> tuple[int | None, ...]:
+        """Every count, in field order."""
+        return (
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_input_tokens,
+            self.cache_creation_input_tokens,
+            self.reasoning_output_tokens,
         )
 
     @property
     def known(self) -> bool:
-        return self.input_tokens is not None or self.output_tokens is not None
+        return any(count is not None for count in self.counts())

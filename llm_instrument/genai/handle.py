@@ -200,10 +200,7 @@ class Handle:
                 span.update_name(f"{self._labels[names.OPERATION]} {inner_model}")
         if span.is_recording():
             if usage is not None:
-                if usage.input_tokens is not None:
-                    span.set_attribute(names.USAGE_INPUT_TOKENS, usage.input_tokens)
-                if usage.output_tokens is not None:
-                    span.set_attribute(names.USAGE_OUTPUT_TOKENS, usage.output_tokens)
+                span.set_attributes(spans.usage_attributes(usage))
             if first_ns is not None:
                 span.set_attribute(
                     names.RESPONSE_TIME_TO_FIRST_CHUNK, (first_ns - self._start_ns) / 1e9

@@ -109,7 +109,7 @@ def test_truncation_marks_how_much_was_cut(telemetry: Telemetry) -> None:
     config.reset(config.Settings(max_content_length=10))
     h = genai.start_chain("c", inputs="x" * 25)
     h.finish(outputs={"answer": "y" * 30})
-    a = telemetry.span("chain c").attributes or {}
+    a = telemetry.span("invoke_workflow c").attributes or {}
     assert a[names.INPUT_VALUE] == "x" * 10 + "...[truncated 15 chars]"
     assert json.loads(a[names.OUTPUT_VALUE]) == {"answer": "y" * 10 + "...[truncated 20 chars]"}
 

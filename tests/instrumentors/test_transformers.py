@@ -169,7 +169,7 @@ def _scenario(spans: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
         nxt = []
         for parent in frontier:
             for child in children(spans, parent):
-                if "gen_ai.span.kind" in child["attributes"]:
+                if "openinference.span.kind" in child["attributes"]:
                     found.append(child)
                 nxt.append(child)
         frontier = nxt
@@ -246,10 +246,10 @@ def test_feature_extraction_pipeline_is_an_embedding_span(traced: Any) -> None:
     spans, expected, _ = traced
     (span,) = _scenario(spans, "embed")
     attrs = span["attributes"]
-    assert attrs["gen_ai.span.kind"] == "EMBEDDING"
+    assert attrs["openinference.span.kind"] == "EMBEDDING"
     assert attrs["gen_ai.operation.name"] == "embeddings"
     assert attrs["gen_ai.usage.input_tokens"] == expected["embed"]["input"]
-    assert attrs["gen_ai.embeddings.dimension_count"] == expected["embed"]["dims"] == 32
+    assert attrs["gen_ai.embeddings.dimension.count"] == expected["embed"]["dims"] == 32
     assert attrs["llm_instrument.request.batch_size"] == 2
 
 
@@ -270,7 +270,7 @@ def test_langchain_model_span_gets_the_exact_usage(traced: Any, scenario: str) -
     if len(found) < 3:
         pytest.skip("no langchain plugin in this tree")
     outer = found[0]
-    assert outer["attributes"]["gen_ai.span.kind"] == "LLM"
+    assert outer["attributes"]["openinference.span.kind"] == "LLM"
     if scenario == "langchain-chat":
         assert [s["attributes"]["gen_ai.operation.name"] for s in found] == ["chat"] * 3
     assert outer["attributes"]["gen_ai.usage.input_tokens"] == expected[scenario]["input"]
@@ -302,7 +302,7 @@ def _probe_output(spans: list[dict[str, Any]]) -> int:
     roots = [
         s
         for s in spans
-        if s["parent_span_id"] is None and s["attributes"].get("gen_ai.span.kind") == "LLM"
+        if s["parent_span_id"] is None and s["attributes"].get("openinference.span.kind") == "LLM"
     ]
     assert app_ids
     return sum(int(s["attributes"]["gen_ai.usage.output_tokens"]) for s in roots)
