@@ -51,6 +51,14 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class Prompt:
+    """A model's input as one text that is not a conversation turn: a prompt rendered by a
+    chat template (``<|im_start|>system ...``), recorded as the completion prompt it is."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
     """A retrieved document."""
 
