@@ -44,6 +44,7 @@ class Handle:
         "_inner",
         "_kind",
         "_labels",
+        "_name",
         "_outer",
         "_reasons",
         "_server",
@@ -60,9 +61,11 @@ class Handle:
         ctx: otel_context.Context,
         labels: dict[str, Any],
         outer: Handle | None,
+        name: str | None = None,
     ) -> None:
         self.span = span
         self._kind = kind
+        self._name = name
         self._context = ctx
         self._labels = labels
         self._outer = outer

@@ -80,6 +80,13 @@ def close(handle: Handle, end_ns: int) -> None:
             span.set_attribute(names.REQUEST_MODEL, inner.model)
             span.set_attribute(names.RESPONSE_MODEL, labels[names.RESPONSE_MODEL])
             span.update_name(f"{labels[names.OPERATION]} {inner.model}")
+    if names.REQUEST_MODEL not in labels and handle._kind in names.MODEL_KINDS:
+        # still no model: the response's, else the name the caller gave (a fake or custom
+        # model class), so that every model span shows one where Jaeger reads it
+        fallback = labels.get(names.RESPONSE_MODEL) or handle._name
+        if fallback:
+            labels[names.REQUEST_MODEL] = fallback
+            span.set_attribute(names.REQUEST_MODEL, fallback)
     outer = _same_call(handle)
     hand_up = outer is not None and not outer._ended
     carrier = not hand_up and not (outer is not None and outer._carried_usage)

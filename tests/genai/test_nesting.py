@@ -123,3 +123,15 @@ def test_sibling_calls_under_a_chain_each_count(telemetry: Telemetry) -> None:
     chain.finish()
     assert _summed(telemetry, "gen_ai.usage.input_tokens") == 7
     assert _tokens(telemetry) == {"input": 7, "output": 3}
+
+
+def test_every_model_span_names_a_request_model(telemetry: Telemetry) -> None:
+    genai.start_llm("text_completion", name="FakeListLLM").finish(outputs="x")
+    genai.start_llm("chat", name="Wrapper").finish(response_model="gpt-x-0613")
+    genai.start_embedding(name="MyEmbeddings").finish()
+    models = {s.name: (s.attributes or {}).get("gen_ai.request.model") for s in telemetry.spans()}
+    assert models == {
+        "text_completion FakeListLLM": "FakeListLLM",
+        "chat Wrapper": "gpt-x-0613",
+        "embeddings MyEmbeddings": "MyEmbeddings",
+    }
