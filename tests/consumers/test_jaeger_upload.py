@@ -108,3 +108,16 @@ def test_view_format_jaeger_needs_a_trace(tmp_path: Path) -> None:
     done = run_traced(["view", "--format", "jaeger"], env, cwd=tmp_path)
     assert done.returncode == 2
     assert "--format jaeger writes one trace" in done.stderr
+
+
+def test_jaeger_is_pinned_to_a_release_with_the_genai_view() -> None:
+    import re
+
+    root = Path(__file__).parents[2]
+    k8s = re.findall(
+        r"image: jaegertracing/jaeger:(\S+)", (root / "k8s/observability/jaeger.yaml").read_text()
+    )
+    readme = re.findall(r"jaegertracing/[\w-]+:(\S+)", (root / "README.md").read_text())
+    assert k8s and readme and set(readme) == set(k8s)  # one pinned release everywhere
+    (version,) = set(k8s)
+    assert tuple(int(p) for p in version.split(".")) >= (2, 20, 0)  # bundles jaeger-ui 2.20
