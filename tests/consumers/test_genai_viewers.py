@@ -47,9 +47,9 @@ class TeeReceiver(OTLPReceiver):
         super().__init__()
         self.phoenix = phoenix
 
-    def _ingest(self, path: str, body: bytes) -> None:
-        super()._ingest(path, body)
-        if path.endswith("/v1/traces"):
+    def _ingest(self, path: str, body: bytes, keep: bool = True) -> None:
+        super()._ingest(path, body, keep)
+        if keep and path.endswith("/v1/traces"):
             request = urllib.request.Request(
                 self.phoenix.traces_endpoint, body, {"Content-Type": "application/x-protobuf"}
             )

@@ -49,7 +49,7 @@ def test_a_huge_chain_input_is_cut_with_a_marker(pipeline: Pipeline) -> None:
     config.reset(config.Settings(max_span_content_bytes=10_000))
     h = genai.start_chain("c", inputs={"items": list(range(100_000))})
     h.finish(outputs=None)
-    value = json.loads(pipeline.span("chain c").attributes["llm_instrument.input"])  # type: ignore[index]
+    value = json.loads(pipeline.span("invoke_workflow c").attributes["input.value"])  # type: ignore[index]
     items = value["items"]
     assert items[:3] == [0, 1, 2]
     assert items[-1] == f"...[{100_000 - len(items) + 1} items left out]"
