@@ -97,7 +97,7 @@ class FakeChat(BaseChatModel):
             yield chunk
 
 
-def rag_chain(model: BaseChatModel | None = None) -> Any:
+def rag_store() -> InMemoryVectorStore:
     store = InMemoryVectorStore(DeterministicFakeEmbedding(size=16))
     store.add_documents(
         [
@@ -105,7 +105,11 @@ def rag_chain(model: BaseChatModel | None = None) -> Any:
             Document(id="doc-dogs", page_content="Dogs like walks."),
         ]
     )
-    retriever = store.as_retriever(search_kwargs={"k": 1})
+    return store
+
+
+def rag_chain(model: BaseChatModel | None = None) -> Any:
+    retriever = rag_store().as_retriever(search_kwargs={"k": 1})
     prompt = ChatPromptTemplate.from_messages(
         [("system", "Answer from: {context}"), ("human", "{question}")]
     )
