@@ -211,6 +211,8 @@ class TracingCallbacks:
             runs.add(run_id, None, parent)
             return
         agent = _graphs.is_agent(graph) if graph is not None else "Agent" in name
+        if agent and graph is not None:
+            inputs = _extract.state_messages(inputs) or inputs
         start = genai.start_agent if agent else genai.start_chain
         handle = start(
             name,
@@ -235,10 +237,12 @@ class TracingCallbacks:
     def on_chain_end(self, outputs: Any, *, run_id: Any, **kwargs: Any) -> None:
         _late_inputs(run_id, kwargs.get("inputs"))
         handle = runs.handle(run_id)
-        if handle is not None:
-            _end(run_id, outputs=_extract.plain(outputs) if handle.span.is_recording() else None)
-        else:
-            runs.pop(run_id)
+        if handle is None or not handle.span.is_recording():
+            _end(run_id)
+            return
+        if runs.is_agent_graph(run_id):  # the agent's answer, not its whole state
+            outputs = _extract.state_messages(outputs, last=True) or outputs
+        _end(run_id, outputs=_extract.plain(outputs))
 
     @guarded("langchain: on_chain_error")
     def on_chain_error(self, error: BaseException, *, run_id: Any, **kwargs: Any) -> None:

@@ -266,7 +266,11 @@ def plain(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, str | int | float | bool) or depth > 8:
         return value
     if isinstance(value, Mapping):
-        return {k: plain(v, depth + 1) for k, v in value.items()}
+        messages = state_messages(value)  # a graph's state: (role, text) pairs are messages
+        return {
+            k: messages if k == "messages" and messages else plain(v, depth + 1)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [plain(v, depth + 1) for v in value]
     if isinstance(getattr(value, "page_content", None), str):
@@ -279,6 +283,29 @@ def plain(value: Any, depth: int = 0) -> Any:
     if callable(dump) and hasattr(type(value), "model_fields"):
         return plain(dump(), depth + 1)
     return value
+
+
+def _loose_message(item: Any) -> genai.Message | None:
+    """A message as LangGraph accepts one: a message object, ``(role, text)``,
+    ``{"role", "content"}`` or bare text."""
+    if _is_message(item):
+        return message(item)
+    if isinstance(item, list | tuple) and len(item) == 2 and isinstance(item[0], str):
+        return genai.Message(_ROLES.get(item[0], item[0]), item[1])
+    if isinstance(item, Mapping) and "content" in item:
+        role = item.get("role") or item.get("type") or "user"
+        return genai.Message(_ROLES.get(role, role), item["content"])
+    return genai.Message("user", item) if isinstance(item, str) else None
+
+
+def state_messages(state: Any, last: bool = False) -> list[genai.Message] | None:
+    """An agent graph's ``messages`` state as messages (only the ``last`` one: its answer;
+    the history before it is the input and the child spans), or None if it has none."""
+    items = state.get("messages") if isinstance(state, Mapping) else None
+    if not isinstance(items, list | tuple) or not items:
+        return None
+    found = [_loose_message(item) for item in (items[-1:] if last else items)]
+    return None if None in found else [m for m in found if m is not None]
 
 
 def conversation_id(metadata: Mapping[str, Any] | None) -> str | None:
