@@ -33,6 +33,7 @@ _ROLES.update(
     }
 )
 _REASON_KEYS = ("finish_reason", "stop_reason", "done_reason", "finishReason", "stopReason")
+_ANTHROPIC_CACHE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens")
 _CONVERSATION_KEYS = ("thread_id", "session_id", "conversation_id")
 # usage detail -> where providers put it: (nested dict, key) or a top-level key
 _DETAILS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -73,7 +74,7 @@ def class_name(serialized: Mapping[str, Any] | None) -> str | None:
 def model_in(mapping: Any) -> str | None:
     if not isinstance(mapping, Mapping):
         return None
-    return next((mapping[k] for k in _MODEL_KEYS if isinstance(mapping.get(k), str)), None)
+    return next((v for k in _MODEL_KEYS if isinstance(v := mapping.get(k), str) and v), None)
 
 
 def model_facts(
@@ -176,6 +177,11 @@ def _usage_from(mapping: Any) -> dict[str, int]:
         value = next((c for c in (_count(mapping, p) for p in paths) if c is not None), None)
         if value is not None:
             counts[name] = value
+    if inp is not None and mapping.get("input_tokens") is inp:
+        # Anthropic's raw usage counts cached input apart; the conventions count it in
+        for key in _ANTHROPIC_CACHE_KEYS:
+            if isinstance(mapping.get(key), int):
+                counts["input_tokens"] += mapping[key]
     return counts
 
 
@@ -260,9 +266,9 @@ def _is_message(value: Any) -> bool:
 
 
 def plain(value: Any, depth: int = 0) -> Any:
-    """A chain's input or output as plain data, LangChain messages and documents as the
-    core's facts: the core then writes JSON objects (``{role, parts}``, ``{id, content}``)
-    where it would write a Python repr."""
+    """A chain's input or output as plain data: LangChain messages as the core's messages
+    and documents as ``{id, content, metadata}``, so the core writes JSON objects where it
+    would write a Python repr (a document here has no score: that is the retriever's)."""
     if value is None or isinstance(value, str | int | float | bool) or depth > 8:
         return value
     if isinstance(value, Mapping):
@@ -273,8 +279,10 @@ def plain(value: Any, depth: int = 0) -> Any:
         }
     if isinstance(value, list | tuple):
         return [plain(v, depth + 1) for v in value]
-    if isinstance(getattr(value, "page_content", None), str):
-        return documents([value])[0]
+    if isinstance(getattr(value, "page_content", None), str):  # a Document
+        doc = {"id": getattr(value, "id", None), "content": value.page_content}
+        doc["metadata"] = plain(getattr(value, "metadata", None) or None, depth + 1)
+        return {k: v for k, v in doc.items() if v is not None}
     if _is_message(value):
         return message(value)
     if any(cls.__name__ == "PromptValue" for cls in type(value).__mro__):
@@ -331,6 +339,6 @@ def provider_of(obj: Any) -> str:
 def model_of(obj: Any) -> str | None:
     for key in _MODEL_KEYS:
         value = getattr(obj, key, None)
-        if isinstance(value, str):
+        if isinstance(value, str) and value:
             return value
     return None
