@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_instrument.agent import config
-from llm_instrument.genai.facts import Document, Message, ToolCall
+from llm_instrument.genai.facts import Document, Message, Prompt, ToolCall
 
 REDACTED = "[REDACTED]"
 
@@ -92,6 +92,8 @@ def _plain(value: Any, limit: int, depth: int = 0) -> Any:
         return _message(value, limit)
     if isinstance(value, Document):
         return _document(value, limit, True)
+    if isinstance(value, Prompt):
+        return clip(value.text, limit)
     text = getattr(value, "content", None)  # LangChain messages and documents
     if isinstance(text, str):
         return clip(text, limit)

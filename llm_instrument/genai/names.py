@@ -25,6 +25,15 @@ USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
 USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
 USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
 CONVERSATION_ID: Final = "gen_ai.conversation.id"
+# ours: the counts of a model span nested in another model span of the same call, which
+# carries them as gen_ai.usage.* (one model call, one usage: see genai/nesting.py)
+INNER_USAGE: Final[dict[str, str]] = {
+    USAGE_INPUT_TOKENS: "llm_instrument.usage.input_tokens",
+    USAGE_OUTPUT_TOKENS: "llm_instrument.usage.output_tokens",
+    USAGE_CACHE_READ_INPUT_TOKENS: "llm_instrument.usage.cache_read.input_tokens",
+    USAGE_CACHE_CREATION_INPUT_TOKENS: "llm_instrument.usage.cache_creation.input_tokens",
+    USAGE_REASONING_OUTPUT_TOKENS: "llm_instrument.usage.reasoning.output_tokens",
+}
 INPUT_MESSAGES: Final = "gen_ai.input.messages"
 OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
@@ -139,6 +148,10 @@ class SpanKind:
     EMBEDDING: Final = "EMBEDDING"
     TOOL: Final = "TOOL"
     AGENT: Final = "AGENT"
+
+
+# the kinds whose nested spans are one call (see ``nesting``)
+MODEL_KINDS: Final = frozenset((SpanKind.LLM, SpanKind.EMBEDDING))
 
 
 class Operation:

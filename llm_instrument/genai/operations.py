@@ -277,7 +277,10 @@ def _start_span(
     key = MODEL_KEYS.get(kind)
     outer = otel_context.get_value(key, ctx) if key is not None else None
     child_ctx = trace.set_span_in_context(span, ctx)
-    handle = Handle(span, kind, child_ctx, labels, outer if isinstance(outer, Handle) else None)
+    outer = outer if isinstance(outer, Handle) else None
+    handle = Handle(
+        span, kind, child_ctx, labels, outer, name if kind in names.MODEL_KINDS else None
+    )
     if key is not None:
         handle._context = otel_context.set_value(key, handle, child_ctx)
     if inputs is not None and span.is_recording():

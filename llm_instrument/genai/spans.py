@@ -150,10 +150,11 @@ _USAGE_NAMES = (
 )
 
 
-def usage_attributes(usage: Usage) -> dict[str, int]:
-    """The known counts of ``usage`` under the conventions' ``gen_ai.usage.*`` names."""
+def usage_attributes(usage: Usage, counted: bool = True) -> dict[str, int]:
+    """The known counts of ``usage``: under the conventions' ``gen_ai.usage.*`` names on the
+    span that counts them for the call, else under ``llm_instrument.usage.*``."""
     return {
-        name: count
+        name if counted else names.INNER_USAGE[name]: count
         for name, count in zip(_USAGE_NAMES, usage.counts(), strict=True)
         if count is not None
     }

@@ -209,6 +209,28 @@ def test_local_model_paths_become_readable_names(
     assert span.attributes["gen_ai.request.model"] == label  # type: ignore[index]
 
 
+@pytest.mark.parametrize(
+    ("card", "label"),
+    [
+        (
+            "---\nlicense: apache-2.0\ntags:\n- x\n---\n\n# all-MiniLM-L6-v2\n\nText",
+            "all-MiniLM-L6-v2",
+        ),
+        ("# A sentence about the model\n", "model-folder"),  # a heading that is no name
+        ("no heading first\n# name-later\n", "model-folder"),
+    ],
+)
+def test_a_local_folder_is_named_by_its_model_card(
+    telemetry: Telemetry, tmp_path: Any, card: str, label: str
+) -> None:
+    folder = tmp_path / "model-folder"
+    folder.mkdir()
+    (folder / "README.md").write_text(card)
+    genai.start_embedding(model=str(folder)).finish()
+    (span,) = telemetry.spans()
+    assert span.attributes["gen_ai.request.model"] == label  # type: ignore[index]
+
+
 def test_outer_usage_from_its_provider_wins(telemetry: Telemetry) -> None:
     outer = genai.start_llm("chat", model="m")
     inner = genai.start_llm("chat", model="m", parent=outer.context)
