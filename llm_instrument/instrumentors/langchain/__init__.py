@@ -25,7 +25,10 @@ as prompts, parsers, lambdas and sequence steps are folded) or ``all``. Content 
 truncation are the core's (``LLM_INSTRUMENT_CAPTURE_CONTENT``, ``..._MAX_CONTENT_LENGTH``).
 Known limits: a multi-prompt legacy ``generate`` keeps its chain's span current during the
 provider call; a stream iterated without LangChain's ``stream()`` (calling ``_stream``
-directly) is not seen at all.
+directly) is not seen at all; a sync stream that Starlette abandons when its client goes
+away ends only when the garbage collector closes it; a handled tool error's span keeps the
+exception, not the error text the model was given; documents come back scored only from a
+vector store's scored search (not MMR).
 """
 
 from __future__ import annotations
