@@ -5,7 +5,7 @@
 # trace of one question is printed from the local store.
 #
 #   ./demo.sh                       # everything: venv, install, model, services, questions, trace
-#   OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 ./demo.sh    # send the spans to Jaeger
+#   OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 ./demo.sh    # to Jaeger 2.20+ (README: Sending traces to Jaeger)
 #
 # Settings: PYTHON (python3), CHATBOT_LLM (smollm2 | fake), CHATBOT_MODEL_PATH (a local
 # Hugging Face folder), SKIP_INSTALL=1 (reuse .venv as it is). Files go under .demo/:
@@ -161,7 +161,7 @@ printf 'done\n'
 
 say "5/5  The trace of \"$TRACED_QUESTION\""
 if [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ]; then
-  printf '    open your trace viewer (Jaeger: http://localhost:16686), service demo-server\n'
+  printf '    open your trace viewer (Jaeger 2.20+: http://localhost:16686, GenAI View), service demo-server\n'
 else
   .venv/bin/llm-instrument view --store "$STORE" --limit 10
   trace_id=$(.venv/bin/llm-instrument view --store "$STORE" --limit 200 --format json |

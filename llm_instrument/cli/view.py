@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from llm_instrument.agent import config
+from llm_instrument.cli import jaeger_json
 from llm_instrument.exporters.local_store import connect, iter_rows
 
 # attributes shown after a span's name in the tree, in this order, with short labels
@@ -205,11 +206,18 @@ def main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--limit", type=int, default=20, help="traces to list (default 20)")
     parser.add_argument("--service", help="only traces that touch this service")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "jaeger"),
+        default="text",
+        help="jaeger: one trace as a Jaeger-JSON file, for Jaeger UI's Upload tab",
+    )
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     args = parser.parse_args(list(argv))
     if args.limit <= 0:
         parser.error("--limit must be positive")
+    if args.format == "jaeger" and args.trace is None:
+        parser.error("--format jaeger writes one trace: give its id")
     try:
         conn = connect(args.store, create=False)
         conn.execute("SELECT 1 FROM spans LIMIT 1")
@@ -240,6 +248,8 @@ def main(argv: Sequence[str]) -> int:
         )
     if args.format == "json":
         print(json.dumps([_json_span(s) for s in spans], indent=2))
+    elif args.format == "jaeger":
+        print(json.dumps(jaeger_json.document(spans), ensure_ascii=False))
     else:
         _print_tree(spans, style)
     return 0
