@@ -141,8 +141,8 @@ else
   rm -f "$STAMP"
   if [ "${TORCH_CPU:-0}" != 1 ] && [ "$(uname -s)" = Linux ] && ! has_gpu &&
     ! has_torch; then
-    note "${dim}no NVIDIA GPU found: TORCH_CPU=1 ./demo.sh installs torch's CPU-only build" \
-      "(about 190 MB) instead of PyPI's default CUDA build (several GB)${reset}"
+    note "${dim}no NVIDIA GPU: TORCH_CPU=1 ./demo.sh installs torch's CPU-only build" \
+      "(190 MB, not PyPI's multi-GB CUDA one)${reset}"
   fi
   step "upgrade pip" "$LOGS/pip-upgrade.log" "${pip_install[@]}" --upgrade pip
   if [ "${TORCH_CPU:-0}" = 1 ]; then
@@ -214,6 +214,11 @@ for n, question in enumerate(questions):
                         f" {time.monotonic() - started:.1f} s", width,
                         initial_indent="       ", subsequent_indent="       "), flush=True)
 EOF
+if [ "${CHATBOT_LLM:-smollm2}" = smollm2 ] && [ -z "${CHATBOT_MODEL_PATH:-}" ]; then
+  echo
+  note "${dim}SmolLM2-135M is a tiny model: these three answers match demo_chatbot/manual.md;"
+  note "${dim}its answers to other questions often do not.${reset}"
+fi
 
 printf '    stopping both services (their last spans are flushed on exit) ... '
 stop_services
