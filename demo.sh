@@ -195,7 +195,7 @@ step "demo-server on $SERVER_URL" "$LOGS/wait-server.log" \
   wait_ready server "$SERVER_URL/healthz" "${pids[1]}"
 
 say "4/5  Asking $SERVER_URL/ask"
-cols=$([ "$tty" = 1 ] && tput cols 2>/dev/null || echo 100)
+cols=$([ "$tty" = 1 ] && tput cols 2>/dev/null || echo 110)
 .venv/bin/python - "$SERVER_URL" "$cols" "${QUESTIONS[@]}" <<'EOF' || fail "a question failed; see $LOGS/"
 import json, sys, textwrap, time, urllib.parse, urllib.request
 server, cols, questions = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
