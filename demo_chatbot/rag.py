@@ -184,7 +184,7 @@ def index(passages: list[Any]) -> Any:
     store.add_documents(passages, ids=[p.metadata["id"] for p in passages])
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(".partial")
+        partial = cached.with_suffix(f".{os.getpid()}.partial")  # workers may start together
         store.dump(str(partial))
         partial.rename(cached)
     return store
