@@ -237,9 +237,8 @@ print(min(traces, key=lambda t: t["start_ns"])["trace_id"] if traces else "")')
 [ -n "$trace_id" ] || fail "no /ask trace in $STORE"
 color=never
 [ "$tty" = 1 ] && color=always
-# the list ends with a hint for the default store; point it at this one
-"${VIEW[@]}" --limit 10 --color "$color" |
-  sed "s|llm-instrument view TRACE|${VIEW[*]} ${trace_id:0:16}|"
+# the list ends with the command that shows one trace; fill in this question's
+"${VIEW[@]}" --limit 10 --color "$color" | sed "s| TRACE\(\x1b\[0m\)\{0,1\}\$| ${trace_id:0:16}\1|"
 echo
 "${VIEW[@]}" --color "$color" "$trace_id"
 printf '\n%sDone in %ds.%s The traces again: %s\n' "$bold" $((SECONDS - started)) "$reset" \

@@ -19,3 +19,6 @@ EXPORTER = "LLM_INSTRUMENT_EXPORTER"
 METRICS_PORT = "LLM_INSTRUMENT_METRICS_PORT"
 AGENT_SITE = "LLM_INSTRUMENT_AGENT_SITE"
 """A folder the bootstrap appends to ``sys.path`` (the webhook's copy of the agent)."""
+LAUNCHER_PYTHON = "LLM_INSTRUMENT_LAUNCHER_PYTHON"
+"""The interpreter the launcher runs in (the one llm-instrument is installed for), named by
+the bootstrap when the traced command runs another one that lacks the agent."""

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import llm_instrument
+from llm_instrument import envvars
 from llm_instrument.agent import config
 
 BOOTSTRAP_DIR = os.path.join(
@@ -150,6 +151,7 @@ def _launch_env(values: dict[str, object], command: Sequence[str]) -> dict[str, 
             env["OTEL_SERVICE_NAME"] = service
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != BOOTSTRAP_DIR]
     env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR, *paths])
+    env[envvars.LAUNCHER_PYTHON] = sys.executable
     return env
 
 

@@ -147,8 +147,35 @@ def _stored(conn: sqlite3.Connection) -> tuple[int, list[str]]:
     return int(count), services
 
 
+def _show_one_hint(store: str) -> str:
+    """The command that shows one of the listed traces, as it can be pasted here: the
+    launcher by the path it was run by when that is not what ``PATH`` finds, and the store
+    when it is not the default one."""
+    import shutil
+
+    program = "llm-instrument"
+    invoked = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    found = shutil.which(program)
+    if (
+        invoked
+        and os.path.basename(invoked) == program
+        and (found is None or os.path.realpath(found) != os.path.realpath(invoked))
+    ):
+        program = os.path.relpath(invoked) if not os.path.isabs(sys.argv[0]) else invoked
+    words = [program, "view"]
+    if os.path.normpath(store) != os.path.normpath(config.DEFAULT_LOCAL_STORE):
+        words += ["--store", store]
+    import shlex
+
+    return " ".join(shlex.quote(w) for w in words) + " TRACE"
+
+
 def _print_list(
-    conn: sqlite3.Connection, traces: list[dict[str, Any]], service: str | None, style: _Style
+    conn: sqlite3.Connection,
+    traces: list[dict[str, Any]],
+    service: str | None,
+    style: _Style,
+    store: str,
 ) -> None:
     if not traces:
         count, services = _stored(conn) if service else (0, [])
@@ -178,7 +205,7 @@ def _print_list(
     for row in rows:
         line = "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
         print(style(line, "31") if row[-1] else line)
-    print(style("\nShow one: llm-instrument view TRACE", "2"))
+    print(style(f"\nShow one: {safe(_show_one_hint(store))}", "2"))
 
 
 def _resolve(conn: sqlite3.Connection, prefix: str) -> str | None:
@@ -328,7 +355,7 @@ def _view(args: argparse.Namespace) -> int:
                 keys = ("trace_id", "service", "root", "start_ns", "duration_ms", "spans", "errors")
                 print(json.dumps([{k: t[k] for k in keys} for t in traces], indent=2))
             else:
-                _print_list(conn, traces, args.service, style)
+                _print_list(conn, traces, args.service, style, args.store)
             return 0
         trace_id = _resolve(conn, args.trace) if tables else None
         if trace_id is None:

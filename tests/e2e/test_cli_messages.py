@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -235,3 +237,41 @@ def test_list_shows_each_plugins_settings(tmp_path: Path) -> None:
         value = "bogus" if setting is first else "-"
         assert line.split()[1:3] == [config.shown(setting.default), value]
     assert f"warning: {first.env}=bogus ignored (" in text.stdout
+
+
+def test_the_list_hint_pastes_as_is_off_path_and_with_another_store(tmp_path: Path) -> None:
+    """``view``'s closing hint names the launcher as it was run and the store it read."""
+    store = tmp_path / "elsewhere" / "traces.db"
+    app = tmp_path / "app.py"
+    app.write_text(
+        "from opentelemetry import trace\n"
+        "with trace.get_tracer('t').start_as_current_span('hello'):\n    pass\n"
+    )
+    env = agent_env(LLM_INSTRUMENT_LOCAL_STORE=str(store))
+    assert run_traced(["python", str(app)], env, cwd=tmp_path).returncode == 0
+    off_path = {**env, "PATH": "/usr/bin:/bin"}  # the venv's bin is not on PATH
+    listed = run_traced(["view", "--store", str(store)], off_path, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    hint = listed.stdout.strip().splitlines()[-1]
+    assert hint.startswith("Show one: ") and hint.endswith(" TRACE"), hint
+    trace_id = listed.stdout.splitlines()[1].split()[0]
+    pasted = hint.removeprefix("Show one: ").replace("TRACE", trace_id).split()
+    shown = subprocess.run(pasted, env=off_path, cwd=tmp_path, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert "hello" in shown.stdout
+
+
+def test_a_python_without_the_agent_is_named_with_the_one_that_has_it(tmp_path: Path) -> None:
+    """A command that runs another interpreter (a system ``python`` found on PATH) gets one
+    line naming the interpreter llm-instrument is installed for."""
+    bare_env = tmp_path / "bare-venv"
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", "--without-pip", str(bare_env)], check=True, timeout=120)
+    other = str(bare_env / "bin" / "python")
+    proc = run_traced([other, "-c", "print('ran')"], agent_env(), cwd=tmp_path)
+    assert proc.stdout == "ran\n"
+    (line,) = _agent_lines(proc.stderr)
+    assert line.startswith(f"llm-instrument: agent not started in {other}"), line
+    assert line.endswith(
+        f"(llm-instrument is installed for {sys.executable}: run the app with that Python)"
+    ), line

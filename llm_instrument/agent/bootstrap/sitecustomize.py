@@ -22,7 +22,12 @@ def _start_agent() -> None:
     try:
         from llm_instrument.agent import startup
     except ImportError as exc:
-        sys.stderr.write(f"llm-instrument: agent not started in {sys.executable}: {exc}\n")
+        hint = ""
+        ours = os.environ.get("LLM_INSTRUMENT_LAUNCHER_PYTHON")  # envvars.LAUNCHER_PYTHON
+        if ours and os.path.abspath(ours) != os.path.abspath(sys.executable):
+            # e.g. a system "python" found on PATH instead of the venv's
+            hint = f" (llm-instrument is installed for {ours}: run the app with that Python)"
+        sys.stderr.write(f"llm-instrument: agent not started in {sys.executable}: {exc}{hint}\n")
         return
     startup.initialize()
 
