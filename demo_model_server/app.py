@@ -6,6 +6,8 @@ talk to it unchanged):
   ``stream_options: {"include_usage": true}`` a last chunk carries the usage; ``tools``
   give ``tool_calls`` when the model answers with one (see ``engine``);
 - ``POST /v1/completions``: a prompt (or a list of prompts), plain or streamed;
+- ``POST /v1/responses``: the Responses API for text (``input`` a string or messages,
+  ``instructions``), plain or as its stream of events;
 - ``POST /v1/embeddings``: a string or a list of strings, vectors as floats or base64;
 - ``GET /v1/models``; ``GET /healthz``: ready once the model is loaded.
 
@@ -30,7 +32,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from demo_model_server.engine import Engine, Generation, Params
+from demo_model_server.engine import Engine, Generation, Params, RequestError
 
 state: dict[str, Engine] = {}
 
@@ -55,6 +57,11 @@ class ApiError(Exception):
 def _api_error(_: Request, exc: ApiError) -> JSONResponse:
     body = {"error": {"message": str(exc), "type": exc.kind, "param": None, "code": None}}
     return JSONResponse(body, status_code=exc.status)
+
+
+@app.exception_handler(RequestError)
+def _request_error(request: Request, exc: RequestError) -> JSONResponse:
+    return _api_error(request, ApiError(400, str(exc)))
 
 
 class _Body(BaseModel):
@@ -88,6 +95,26 @@ class ChatBody(_Body):
 
 class CompletionBody(_Body):
     prompt: str | list[str]
+
+
+class ResponsesBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str
+    input: str | list[dict[str, Any]]
+    instructions: str | None = None
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stream: bool = False
+
+    def messages(self) -> list[dict[str, Any]]:
+        if isinstance(self.input, str):
+            given = [{"role": "user", "content": self.input}]
+        else:  # messages; other items (tool calls and their outputs) are not supported here
+            given = [m for m in self.input if "role" in m]
+        if self.instructions:
+            given.insert(0, {"role": "system", "content": self.instructions})
+        return given
 
 
 class EmbeddingBody(BaseModel):
@@ -158,11 +185,11 @@ def chat_completions(body: ChatBody) -> dict[str, Any] | StreamingResponse:
         choice = {"index": 0, "message": message, "finish_reason": done.finish_reason}
         usage = _usage(done.prompt_tokens, done.completion_tokens)
         return {**base, "object": "chat.completion", "choices": [choice], "usage": usage}
-    return _sse(_chat_chunks(engine, prompt, params, body, base))
+    return _sse(_chat_chunks(engine.stream(prompt, params, body.tools), body, base))
 
 
 def _chat_chunks(
-    engine: Engine, prompt: str, params: Params, body: ChatBody, base: dict[str, Any]
+    pieces: Iterator[str | Generation], body: ChatBody, base: dict[str, Any]
 ) -> Iterator[dict[str, Any]]:
     usage_field = {"usage": None} if body.include_usage() else {}
 
@@ -171,7 +198,7 @@ def _chat_chunks(
         return {**base, "object": "chat.completion.chunk", "choices": [choice], **usage_field}
 
     yield chunk({"role": "assistant", "content": ""})
-    for piece in engine.stream(prompt, params, body.tools):
+    for piece in pieces:
         if isinstance(piece, str):
             if not body.tools:  # with tools, the reply is judged whole at the end
                 yield chunk({"content": piece})
@@ -196,7 +223,7 @@ def completions(body: CompletionBody) -> dict[str, Any] | StreamingResponse:
     if body.stream:
         if len(prompts) != 1:
             raise ApiError(400, "streaming takes one prompt")
-        return _sse(_completion_chunks(engine, prompts[0], params, body, base))
+        return _sse(_completion_chunks(engine.stream(prompts[0], params), body, base))
     choices, prompt_tokens, completion_tokens = [], 0, 0
     for index, prompt in enumerate(prompts):
         done = engine.generate(prompt, params)
@@ -215,13 +242,13 @@ def completions(body: CompletionBody) -> dict[str, Any] | StreamingResponse:
 
 
 def _completion_chunks(
-    engine: Engine, prompt: str, params: Params, body: CompletionBody, base: dict[str, Any]
+    pieces: Iterator[str | Generation], body: CompletionBody, base: dict[str, Any]
 ) -> Iterator[dict[str, Any]]:
     def chunk(text: str, finish: str | None = None) -> dict[str, Any]:
         choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
         return {**base, "object": "text_completion", "choices": [choice]}
 
-    for piece in engine.stream(prompt, params):
+    for piece in pieces:
         if isinstance(piece, str):
             yield chunk(piece)
             continue
@@ -229,6 +256,76 @@ def _completion_chunks(
         if body.include_usage():
             usage = _usage(piece.prompt_tokens, piece.completion_tokens)
             yield {**base, "object": "text_completion", "choices": [], "usage": usage}
+
+
+@app.post("/v1/responses", response_model=None)
+def responses(body: ResponsesBody) -> dict[str, Any] | StreamingResponse:
+    engine = _engine(body.model)
+    wanted = min(body.max_output_tokens or engine.max_tokens, engine.max_tokens)
+    params = Params(wanted, body.temperature, body.top_p)
+    prompt = engine.chat_prompt(body.messages())
+    base = {
+        "id": f"resp_{uuid.uuid4().hex}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "model": engine.name,
+        "output": [],
+        "parallel_tool_calls": False,
+        "tool_choice": "auto",
+        "tools": [],
+    }
+    if not body.stream:
+        return _response_object(base, engine.generate(prompt, params))
+    return _sse(_response_events(engine.stream(prompt, params), base))
+
+
+def _response_object(base: dict[str, Any], done: Generation) -> dict[str, Any]:
+    text = {"type": "output_text", "text": done.text, "annotations": []}
+    item = {
+        "type": "message",
+        "id": f"msg_{uuid.uuid4().hex}",
+        "status": "completed",
+        "role": "assistant",
+        "content": [text],
+    }
+    stopped = done.finish_reason == "length"
+    return {
+        **base,
+        "status": "incomplete" if stopped else "completed",
+        "incomplete_details": {"reason": "max_output_tokens"} if stopped else None,
+        "output": [item],
+        "usage": {
+            "input_tokens": done.prompt_tokens,
+            "output_tokens": done.completion_tokens,
+            "total_tokens": done.prompt_tokens + done.completion_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0},
+        },
+    }
+
+
+def _response_events(
+    pieces: Iterator[str | Generation], base: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    sequence = iter(range(1_000_000))
+    started = {**base, "status": "in_progress"}
+    yield {"type": "response.created", "sequence_number": next(sequence), "response": started}
+    item = f"msg_{uuid.uuid4().hex}"
+    for piece in pieces:
+        if isinstance(piece, str):
+            yield {
+                "type": "response.output_text.delta",
+                "sequence_number": next(sequence),
+                "item_id": item,
+                "output_index": 0,
+                "content_index": 0,
+                "delta": piece,
+                "logprobs": [],
+            }
+            continue
+        final = _response_object(base, piece)
+        kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
+        yield {"type": kind, "sequence_number": next(sequence), "response": final}
 
 
 @app.post("/v1/embeddings")

@@ -36,6 +36,10 @@ TOOLS_SYSTEM = (
 )
 
 
+class RequestError(ValueError):
+    """A request this model cannot serve (the server answers 400)."""
+
+
 @dataclass
 class Generation:
     """One finished generation."""
@@ -115,6 +119,51 @@ def parse_tool_calls(text: str) -> tuple[str, list[dict[str, Any]]]:
     return TOOL_CALL.sub("", text).strip(), calls
 
 
+def render_chat(tokenizer: Any, messages: Sequence[Mapping[str, Any]], tools: Any = None) -> str:
+    """The prompt text ``tokenizer``'s chat template makes of OpenAI messages (and tools).
+
+    A template that renders tools gets them as they are; for one that does not, they are
+    described in a Hermes-style system message, and earlier tool calls are written into the
+    assistant's text the way the model is asked to write them."""
+    knows_tools = "tools" in (tokenizer.chat_template or "")
+    converted: list[dict[str, Any]] = []
+    for message in messages:
+        item: dict[str, Any] = {"role": message["role"], "content": _text(message.get("content"))}
+        calls = message.get("tool_calls") or []
+        if calls and knows_tools:
+            item["tool_calls"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        **c["function"],
+                        "arguments": _arguments(c["function"].get("arguments")),
+                    },
+                }
+                for c in calls
+            ]
+        elif calls:
+            item["content"] += "".join(_tool_call_text(c["function"]) for c in calls)
+        converted.append(item)
+    if tools and not knows_tools:
+        system = TOOLS_SYSTEM.format(
+            tools="\n".join(json.dumps(t.get("function", t)) for t in tools)
+        )
+        if converted and converted[0]["role"] == "system":
+            converted[0] = {**converted[0], "content": f"{converted[0]['content']}\n\n{system}"}
+        else:
+            converted.insert(0, {"role": "system", "content": system})
+    extra = {"tools": list(tools)} if tools and knows_tools else {}
+    prompt: str = tokenizer.apply_chat_template(
+        converted, add_generation_prompt=True, tokenize=False, **extra
+    )
+    return prompt
+
+
+def _tool_call_text(function: Mapping[str, Any]) -> str:
+    body = {"name": function["name"], "arguments": _arguments(function.get("arguments"))}
+    return f"<tool_call>{json.dumps(body)}</tool_call>"
+
+
 class Engine:
     """A loaded language model (and an embedding model) behind a lock."""
 
@@ -148,54 +197,27 @@ class Engine:
             self.embedding_name = Path(embedding_path).resolve().name
         else:
             self.embedding_name = f"{self.name}-embeddings"
-        template = self.tokenizer.chat_template or ""
-        self._template_knows_tools = "tools" in template
 
     # -- prompts ------------------------------------------------------------------------------
     def chat_prompt(self, messages: Sequence[Mapping[str, Any]], tools: Any = None) -> str:
         """The prompt text the chat template makes of OpenAI messages (and tools)."""
-        converted: list[dict[str, Any]] = []
-        for message in messages:
-            item: dict[str, Any] = {
-                "role": message["role"],
-                "content": _text(message.get("content")),
-            }
-            calls = message.get("tool_calls") or []
-            if calls and self._template_knows_tools:
-                item["tool_calls"] = [
-                    {"type": "function", "function": {**c["function"], "arguments": _arguments(
-                        c["function"].get("arguments"))}} for c in calls
-                ]  # fmt: skip
-            elif calls:  # the template cannot show them: as the model would have written them
-                item["content"] += "".join(
-                    "<tool_call>"
-                    + json.dumps(
-                        {
-                            "name": c["function"]["name"],
-                            "arguments": _arguments(c["function"].get("arguments")),
-                        }
-                    )
-                    + "</tool_call>"
-                    for c in calls
-                )
-            converted.append(item)
-        if tools and not self._template_knows_tools:
-            described = "\n".join(json.dumps(t.get("function", t)) for t in tools)
-            system = TOOLS_SYSTEM.format(tools=described)
-            if converted and converted[0]["role"] == "system":
-                converted[0] = {**converted[0], "content": f"{converted[0]['content']}\n\n{system}"}
-            else:
-                converted.insert(0, {"role": "system", "content": system})
-        extra = {"tools": list(tools)} if tools and self._template_knows_tools else {}
-        prompt: str = self.tokenizer.apply_chat_template(
-            converted, add_generation_prompt=True, tokenize=False, **extra
-        )
-        return prompt
+        return render_chat(self.tokenizer, messages, tools)
 
     # -- generation ---------------------------------------------------------------------------
-    def _inputs(self, prompt: str) -> Any:
+    def _inputs(self, prompt: str, params: Params) -> Any:
         # the chat template already holds the special tokens the model expects
-        return self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
+        inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        config = self.model.config
+        context = getattr(config, "max_position_embeddings", None) or getattr(
+            config, "n_positions", None
+        )
+        wanted = int(inputs["input_ids"].shape[1]) + params.max_tokens
+        if context and wanted > context:
+            raise RequestError(
+                f"This model's maximum context length is {context} tokens; the prompt and "
+                f"max_tokens need {wanted}"
+            )
+        return inputs.to(self.device)
 
     def _finish(self, sequences: Any, prompt_tokens: int, params: Params, tools: Any) -> Generation:
         """The generation in ``sequences``: its new tokens up to and including the first
@@ -227,7 +249,7 @@ class Engine:
 
     def generate(self, prompt: str, params: Params, tools: Any = None) -> Generation:
         """One completion of ``prompt``."""
-        inputs = self._inputs(prompt)
+        inputs = self._inputs(prompt, params)
         prompt_tokens = int(inputs["input_ids"].shape[1])
         with self._lock:
             self._seed(params)
@@ -241,7 +263,11 @@ class Engine:
 
         ``generate()`` runs in a thread and hands pieces over through a
         ``TextIteratorStreamer``; the counts come from the ids it returns. A consumer that
-        stops early (the client went away) stops the generation too."""
+        stops early (the client went away) stops the generation too. A request the model
+        cannot serve raises ``RequestError`` here, before the first piece."""
+        return self._stream(self._inputs(prompt, params), params, tools)
+
+    def _stream(self, inputs: Any, params: Params, tools: Any) -> Iterator[str | Generation]:
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         class Cancelled(StoppingCriteria):
@@ -252,7 +278,6 @@ class Engine:
                 return torch.full((input_ids.shape[0],), stop, device=input_ids.device)
 
         cancelled = threading.Event()
-        inputs = self._inputs(prompt)
         prompt_tokens = int(inputs["input_ids"].shape[1])
         streamer = TextIteratorStreamer(
             self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600
