@@ -271,6 +271,12 @@ def test_chat_completion_one_trace_exact_usage_on_both_sides(scenario: Any) -> N
     assert a["gen_ai.response.id"] == result["id"]
     assert a["gen_ai.response.finish_reasons"] == [result["finish"]]
     assert a["server.address"] == "127.0.0.1" and isinstance(a["server.port"], int)
+    # the SDK this interpreter has is the one that made the call (3.x here, 2.x in the 2.x run)
+    import openai
+
+    server = spans.server_request(call)["attributes"]
+    agent = server.get("user_agent.original", server.get("http.user_agent"))
+    assert agent == f"OpenAI/Python {openai.__version__}"
     assert "gen_ai.response.time_to_first_chunk" not in a  # not a stream
     assert usage_of(call) == sdk_usage(result["usage"])
     # the server's own count of the same tokens, from generate()'s tensors
