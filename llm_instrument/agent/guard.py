@@ -25,7 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def failure_counts() -> dict[str, int]:
-    """How often each site has failed in this process (for ``doctor`` and tests)."""
+    """How often each site has failed in this process (tests read it from inside an app)."""
     with _lock:
         return dict(_failures)
 

@@ -5,7 +5,8 @@ target import, no I/O): the registry reads every record at start-up and only reg
 post-import hooks. ``hooks`` names the modules that *define* what is wrapped, because
 libraries such as transformers and langchain_core load their submodules lazily. A plugin
 that wraps callables builds its record with ``Plugin.from_wrapping`` from a
-``wrapping.Wrapping`` table, so hooks, patch and unpatch all come from that one table.
+``wrapping.Wrapping`` table, so hooks, patch and unpatch all come from that one table
+(``docs/writing-an-instrumentor.md`` walks through one).
 
 ``settings`` declares the plugin's own ``LLM_INSTRUMENT_<PLUGIN>_<SETTING>`` variables: the
 agent validates them at start-up (one warning line for a bad value), ``llm-instrument
@@ -55,6 +56,8 @@ class Plugin:
     """Restores exactly what ``patch`` wrapped and silences captured aliases."""
     description: str = ""
     settings: tuple[Setting, ...] = ()
+    wrapping: Wrapping | None = None
+    """The table behind ``patch``/``unpatch``: the shared lifecycle test probes it."""
 
     @classmethod
     def from_wrapping(
@@ -77,6 +80,7 @@ class Plugin:
             unpatch=wrapping.unpatch,
             description=description,
             settings=settings,
+            wrapping=wrapping,
         )
 
 

@@ -8,11 +8,13 @@ instrumentors they wrap):
 2. ``opentelemetry_instrumentor`` entry points (any OpenTelemetry contrib instrumentor the
    user installed). The entry point's name is taken as the module to hook, and the
    instrumentor is only loaded when that module is imported, because contrib instrumentors
-   import their target at module level.
+   import their target at module level; it is applied through a ``wrapping.Instrument``
+   row, like our own FastAPI and requests plugins.
 
 Nothing here imports a target. ``install()`` registers ``wrapt`` post-import hooks; a hook
 checks the target's version and patches under ``guard``, because an exception escaping a
-post-import hook would fail the application's own ``import``.
+post-import hook would fail the application's own ``import``. Log lines: INFO once per plugin
+applied; DEBUG for a plugin disabled, not installed, skipped (version) or that did not enable.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import wrapt
 from llm_instrument.agent import config
 from llm_instrument.agent.guard import guard, guarded
 from llm_instrument.agent.plugin import DidNotEnable, Plugin
+from llm_instrument.agent.wrapping import Instrument, Wrapping
 
 _logger = logging.getLogger(__name__)
 
@@ -135,32 +138,12 @@ def _load_plugin_record(ep: EntryPointRef) -> Plugin:
 
 def _otel_plugin(ep: EntryPointRef) -> Plugin:
     """Adapt an OpenTelemetry ``BaseInstrumentor`` entry point without importing it."""
-    holder: dict[str, Any] = {}
-
-    def patch(module: ModuleType) -> None:
-        if "instrumentor" in holder:
-            return
-        from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
-
-        instrumentor = ep.load()()
-        conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
-        if conflict is not None:
-            raise DidNotEnable(str(conflict))
-        instrumentor.instrument(skip_dep_check=True)
-        holder["instrumentor"] = instrumentor
-
-    def unpatch(module: ModuleType) -> None:
-        instrumentor = holder.pop("instrumentor", None)
-        if instrumentor is not None:
-            instrumentor.uninstrument()
-
-    return Plugin(
-        name=ep.name,
-        hooks=(ep.name,),
+    row = Instrument(ep.name, ep.value.strip(), replaces=(), check_dependencies=True)
+    return Plugin.from_wrapping(
+        ep.name,
+        Wrapping((row,), honour_suppression=False),
         distribution=_distribution_named(ep.name),
         supported="",
-        patch=patch,
-        unpatch=unpatch,
         description=f"OpenTelemetry instrumentor from {ep.dist}",
     )
 
@@ -257,6 +240,19 @@ def _on_import(entry: Entry, module: ModuleType) -> None:
             return
         entry.patched.append(module)
         entry.status = "patched"
+        if len(entry.patched) == 1:
+            version = installed_version(entry.plugin)
+            _logger.info(
+                "llm-instrument: plugin %s applied (%s %s, on import of %s)",
+                entry.plugin.name,
+                entry.plugin.distribution or entry.plugin.hooks[0],
+                version,
+                module.__name__,
+            )
+        else:
+            _logger.debug(
+                "llm-instrument: plugin %s also applied to %s", entry.plugin.name, module.__name__
+            )
 
 
 def install(settings: config.Settings | None = None) -> dict[str, Entry]:
@@ -270,7 +266,17 @@ def install(settings: config.Settings | None = None) -> dict[str, Entry]:
         for entry in _entries.values():
             if entry.plugin.name in settings.disabled:
                 entry.status = "disabled"
+                _logger.debug(
+                    "llm-instrument: plugin %s disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
+                    entry.plugin.name,
+                )
                 continue
+            if _logger.isEnabledFor(logging.DEBUG) and installed_version(entry.plugin) is None:
+                _logger.debug(
+                    "llm-instrument: plugin %s skipped: %s not installed",
+                    entry.plugin.name,
+                    entry.plugin.distribution or entry.plugin.hooks[0],
+                )
             for module_name in entry.plugin.hooks:
                 wrapt.register_post_import_hook(functools.partial(_on_import, entry), module_name)
         _installed = True

@@ -9,6 +9,7 @@ and the others still run, and the application always starts.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from llm_instrument.agent import config
@@ -29,6 +30,14 @@ def _configure_logging(settings: config.Settings) -> None:
     _logger.setLevel(settings.log_level.upper())
 
 
+def _stable_http_conventions() -> None:
+    """The contrib HTTP instrumentations write the stable HTTP conventions (``url.full``,
+    ``http.request.method``, ``http.server.request.duration`` in seconds) unless the user
+    set ``OTEL_SEMCONV_STABILITY_OPT_IN`` (even to empty, for the old names). They read it
+    once, when the first of them is applied, so it is set before any plugin runs."""
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+
+
 def _patch_gevent() -> None:
     from gevent import monkey
 
@@ -44,6 +53,7 @@ def initialize() -> None:
     settings = config.load()
     config.reset(settings)
     _configure_logging(settings)
+    _stable_http_conventions()
     problems = list(settings.problems)
 
     steps = []
@@ -63,6 +73,24 @@ def initialize() -> None:
     problems += _setting_problems(settings)
     if problems:
         _logger.warning("llm-instrument: %s", "; ".join(problems))
+    if _logger.isEnabledFor(logging.INFO):
+        _logger.info("llm-instrument: started in pid %d: %s", os.getpid(), _summary(settings))
+
+
+def _summary(settings: config.Settings) -> str:
+    """Service, exporter and destination of this process, for the INFO start-up line."""
+    from opentelemetry import trace
+
+    resource = getattr(trace.get_tracer_provider(), "resource", None)
+    service = resource.attributes.get("service.name") if resource is not None else None
+    endpoint = settings.otlp_endpoint or "the default endpoint"
+    where = {
+        "otlp": f" to {endpoint} ({settings.otlp_protocol})",
+        "local": f" to {settings.local_store}",
+        "console": " to stderr",
+    }.get(settings.exporter, " (no spans leave the process)")
+    metrics = f", metrics on port {settings.metrics_port}" if settings.metrics_port else ""
+    return f"service {service}, exporter {settings.exporter}{where}{metrics}"
 
 
 def _setup_tracing(settings: config.Settings) -> None:

@@ -35,6 +35,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 import llm_instrument
 from llm_instrument.agent import config
 from llm_instrument.agent.guard import guard
+from llm_instrument.content_policy.exporter import PolicyExporter
 from llm_instrument.exporters import make_span_exporter
 from llm_instrument.exporters.otlp import LazyOTLPExporter
 
@@ -145,7 +146,8 @@ def setup(settings: config.Settings) -> TracerProvider:
     provider = TracerProvider(resource=_resource(), shutdown_on_exit=False)
     exporter = make_span_exporter(settings)
     if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        # the content policy applies to every span, whoever made it (PolicyExporter)
+        provider.add_span_processor(BatchSpanProcessor(PolicyExporter(exporter)))
     logging.getLogger("opentelemetry.sdk._shared_internal").filters.insert(0, dropped_spans)
     trace.set_tracer_provider(provider)
     os.register_at_fork(after_in_child=lambda: _after_fork_in_child(provider, exporter))

@@ -34,15 +34,20 @@ _OTHER_AGENTS = {
 
 
 def _check_settings(settings: config.Settings) -> list[Check]:
+    from llm_instrument.agent import registry
+
+    capture = config.shown(settings.capture_content)
     checks = [
         (
             "ok",
             "settings",
-            f"exporter={settings.exporter}, capture_content="
-            f"{settings.capture_content}, max_content_length={settings.max_content_length}",
+            f"exporter {settings.exporter}, content capture {capture}, "
+            f"{settings.max_content_length} characters kept per value",
         )
     ]
-    checks += [("fail", "settings", problem) for problem in settings.problems]
+    declared = [s for entry in registry.discover().values() for s in entry.plugin.settings]
+    problems = [*settings.problems, *config.check_plugin_settings(settings, declared)]
+    checks += [("fail", "settings", problem) for problem in problems]
     return checks
 
 

@@ -16,9 +16,10 @@ import argparse
 import importlib
 import os
 import re
+import shlex
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import llm_instrument
 from llm_instrument.agent import config
@@ -51,8 +52,19 @@ _EPILOG = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Adds the plugins' settings to ``--help`` only when help is shown: finding them imports
+    every plugin module, which a launch with options must not pay for."""
+
+    def format_help(self) -> str:
+        from llm_instrument.cli import plugins
+
+        self.epilog = f"{_EPILOG}\n\n{plugins.settings_help()}"
+        return super().format_help()
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="llm-instrument",
         usage="llm-instrument [options] COMMAND [ARGS...] | llm-instrument SUBCOMMAND ...",
         description="Run a Python program with OpenTelemetry tracing and metrics for LLM apps.",
@@ -83,17 +95,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _checked(option: config.Option) -> type[str] | object:
+def _checked(option: config.Option) -> Callable[[str], str]:
     """Validate at the launcher, but keep the raw text to put in the environment."""
-    if option.parse is None:
+    parse = option.parse
+    if parse is None:
         return str
 
     def check(raw: str) -> str:
         try:
-            assert option.parse is not None
-            option.parse(raw)
+            parse(raw)
         except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            raise argparse.ArgumentTypeError(f"{shlex.quote(raw)} is {exc}") from None
         return raw
 
     check.__name__ = option.flag.lstrip("-")
@@ -109,7 +121,11 @@ def _default_service_name(command: Sequence[str]) -> str | None:
             arg = args.pop(0)
             if arg == "-m" and args:
                 return args[0]
-            if not arg.startswith("-"):
+            if arg == "-c":
+                return None  # code, not a name: the SDK's unknown_service
+            if arg in ("-W", "-X") and args:
+                args.pop(0)  # the option's value
+            elif not arg.startswith("-"):
                 return os.path.splitext(os.path.basename(arg))[0] or None
         return None
     for arg in args:
@@ -129,31 +145,37 @@ def _launch_env(values: dict[str, object], command: Sequence[str]) -> dict[str, 
     env["LLM_INSTRUMENT_LOCAL_STORE"] = os.path.abspath(store)  # children may chdir
     has_name = "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
     if not env.get("OTEL_SERVICE_NAME") and not has_name:
-        name = _default_service_name(command)
-        if name:
-            env["OTEL_SERVICE_NAME"] = name
+        service = _default_service_name(command)
+        if service:
+            env["OTEL_SERVICE_NAME"] = service
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != BOOTSTRAP_DIR]
     env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR, *paths])
     return env
 
 
+def _python_hint(program: str) -> str:
+    """A hint when ``program`` is a Python file rather than a command."""
+    if program.endswith(".py") or os.path.isfile(program):
+        return f" (did you mean: llm-instrument python {shlex.quote(program)}?)"
+    return ""
+
+
 def _exec(command: list[str], env: dict[str, str]) -> int:
-    executable = shutil.which(command[0], path=env.get("PATH"))
+    program = command[0]
+    executable = shutil.which(program, path=env.get("PATH"))
     if executable is None:
-        print(f"llm-instrument: command not found: {command[0]}", file=sys.stderr)
+        if os.sep not in program:
+            reason = "command not found"  # a bare name is looked up on PATH only
+        else:
+            reason = "not an executable file" if os.path.isfile(program) else "no such file"
+        print(f"llm-instrument: {reason}: {program}{_python_hint(program)}", file=sys.stderr)
         return 127
     try:
         os.execve(executable, command, env)
-    except PermissionError:
-        hint = (
-            f" (did you mean: llm-instrument python {command[0]}?)"
-            if command[0].endswith(".py")
-            else ""
-        )
-        print(f"llm-instrument: permission denied: {command[0]}{hint}", file=sys.stderr)
-        return 126
-    except OSError as exc:
-        print(f"llm-instrument: cannot run {command[0]}: {exc.strerror}", file=sys.stderr)
+    except OSError as exc:  # no #! line, a broken interpreter path, no permission
+        reason = exc.strerror or str(exc)
+        hint = _python_hint(program)
+        print(f"llm-instrument: cannot run {program}: {reason}{hint}", file=sys.stderr)
         return 126
     return 0  # not reached
 

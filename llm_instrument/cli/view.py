@@ -4,6 +4,12 @@ Without a trace id it lists recent traces (service, root span, start, duration, 
 errors); with one (a unique prefix is enough) it prints the trace as an indented tree with
 durations and the attributes an engineer looks at first. ``--format json`` prints plain
 data for scripts. The store is read-only here and may be written by running apps meanwhile.
+
+It is a terminal tool fed with what applications recorded, so: every printed value has its
+control characters escaped (a URL with an ESC byte cannot drive the terminal); a closed
+pipe (``view | head``) ends it quietly; a file that is not a trace store gets one line
+saying so and exit status 2, never a traceback. Listing reads the store's ``traces``
+summary table, so it costs the same on a store at its size cap as on a small one.
 """
 
 from __future__ import annotations
@@ -12,13 +18,14 @@ import argparse
 import datetime
 import json
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from llm_instrument.agent import config
-from llm_instrument.exporters.local_store import connect, iter_rows
+from llm_instrument.exporters.local_store import connect, has_trace_table, iter_rows, problem
 
 # attributes shown after a span's name in the tree, in this order, with short labels
 _KEY_ATTRIBUTES: tuple[tuple[str, str], ...] = (
@@ -36,6 +43,23 @@ _KEY_ATTRIBUTES: tuple[tuple[str, str], ...] = (
     ("http.response.status_code", "status"),
     ("http.status_code", "status"),
 )
+
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+# bidirectional overrides and isolates reorder what the terminal shows
+_BIDI = (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_ESCAPES.update({code: f"\\u{code:04x}" for code in _BIDI})
+
+NOT_A_STORE = 2
+
+
+def safe(value: Any) -> str:
+    """``value`` as text with control characters escaped, safe to print to a terminal."""
+    return str(value).translate(_ESCAPES)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 class _Style:
@@ -58,49 +82,90 @@ def _when(ns: int) -> str:
 def _format_value(key: str, value: Any) -> str:
     if key.endswith("time_to_first_chunk") and isinstance(value, int | float):
         return f"{value * 1000:.1f} ms"
-    return str(value)
+    return safe(value)
+
+
+_METHOD_ONLY = re.compile(r"[A-Z]+|_OTHER")
+
+
+def display_name(name: str, attributes: dict[str, Any]) -> str:
+    """A server span named by its method alone (no route matched: a 404) shows its path,
+    ``GET /nosuch``; the span name itself stays as the HTTP conventions want it (a path
+    has no bounded cardinality)."""
+    if not _METHOD_ONLY.fullmatch(name):
+        return name
+    path = attributes.get("url.path")
+    if not isinstance(path, str):
+        target = attributes.get("http.target")
+        path = target.split("?", 1)[0] if isinstance(target, str) else None
+    return f"{name} {path}" if path else name
+
+
+_ROOT = """SELECT name, service_name, attributes FROM spans s WHERE trace_id = ? AND (
+               parent_span_id IS NULL OR NOT EXISTS (
+                 SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id
+                 AND p.span_id = s.parent_span_id))
+           ORDER BY start_ns LIMIT 1"""
 
 
 def _summaries(conn: sqlite3.Connection, limit: int, service: str | None) -> list[dict[str, Any]]:
-    where, args = ("WHERE service_name = ?", [service]) if service else ("", [])
-    sql = f"""
-        SELECT trace_id, MIN(start_ns) AS start_ns, MAX(end_ns) AS end_ns, COUNT(*) AS spans,
-               SUM(status_code = 'ERROR') AS errors,
-               GROUP_CONCAT(DISTINCT service_name) AS services
-        FROM spans WHERE trace_id IN (SELECT trace_id FROM spans {where})
-        GROUP BY trace_id ORDER BY start_ns DESC LIMIT ?
-    """
-    traces = list(iter_rows(conn, sql, [*args, limit]))
+    if has_trace_table(conn):
+        where, args = ("WHERE instr(',' || services || ',', ',' || ? || ',') > 0", [service])
+        sql = f"""SELECT trace_id, start_ns, end_ns, spans, errors, services FROM traces
+                  {where if service else ""} ORDER BY start_ns DESC LIMIT ?"""
+        traces = list(iter_rows(conn, sql, [*(args if service else []), limit]))
+    else:  # a store written before the traces table existed, read-only here
+        where, args = ("WHERE service_name = ?", [service]) if service else ("", [])
+        sql = f"""
+            SELECT trace_id, MIN(start_ns) AS start_ns, MAX(end_ns) AS end_ns, COUNT(*) AS spans,
+                   SUM(status_code = 'ERROR') AS errors,
+                   GROUP_CONCAT(DISTINCT service_name) AS services
+            FROM spans WHERE trace_id IN (SELECT trace_id FROM spans {where})
+            GROUP BY trace_id ORDER BY start_ns DESC LIMIT ?
+        """
+        traces = list(iter_rows(conn, sql, [*args, limit]))
     for trace in traces:
-        roots = list(
-            iter_rows(
-                conn,
-                """SELECT name, service_name FROM spans s WHERE trace_id = ? AND (
-                       parent_span_id IS NULL OR NOT EXISTS (
-                         SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id
-                         AND p.span_id = s.parent_span_id))
-                   ORDER BY start_ns LIMIT 1""",
-                [trace["trace_id"]],
-            )
-        )
-        trace["root"] = roots[0]["name"] if roots else "?"
-        trace["service"] = roots[0]["service_name"] if roots else trace["services"]
+        roots = list(iter_rows(conn, _ROOT, [trace["trace_id"]]))
+        root = roots[0] if roots else None
+        trace["root"] = display_name(root["name"], root["attributes"]) if root else "?"
+        trace["service"] = root["service_name"] if root else trace["services"]
         trace["duration_ms"] = round((trace["end_ns"] - trace["start_ns"]) / 1e6, 3)
         trace["errors"] = int(trace["errors"] or 0)
     return traces
 
 
-def _print_list(traces: list[dict[str, Any]], style: _Style) -> None:
+def _stored(conn: sqlite3.Connection) -> tuple[int, list[str]]:
+    """How many traces the store holds, and its services (for a filter that matched none)."""
+    if has_trace_table(conn):
+        count = conn.execute("SELECT COUNT(*) FROM traces").fetchone()[0]
+        joined = conn.execute("SELECT GROUP_CONCAT(DISTINCT services) FROM traces").fetchone()
+    else:
+        count = conn.execute("SELECT COUNT(DISTINCT trace_id) FROM spans").fetchone()[0]
+        joined = conn.execute("SELECT GROUP_CONCAT(DISTINCT service_name) FROM spans").fetchone()
+    services = sorted({s for s in (joined[0] or "").split(",") if s})
+    return int(count), services
+
+
+def _print_list(
+    conn: sqlite3.Connection, traces: list[dict[str, Any]], service: str | None, style: _Style
+) -> None:
     if not traces:
-        print("No traces in the store yet: run an application under llm-instrument first.")
+        count, services = _stored(conn) if service else (0, [])
+        if count:
+            print(
+                f"No traces of service {safe(service)!r} among the {_plural(count, 'trace')} "
+                f"in the store (services: {', '.join(safe(s) for s in services) or '-'})."
+            )
+        else:
+            print("No traces in the store yet: run an application under llm-instrument first.")
         return
     header = ("TRACE", "STARTED", "SERVICE", "ROOT SPAN", "DURATION", "SPANS", "ERRORS")
     rows = [
         (
-            t["trace_id"][:16],
+            safe(t["trace_id"][:16]),
             _when(t["start_ns"]),
-            t["service"] or "-",
-            t["root"],
+            safe(t["service"] or "-"),
+            safe(t["root"]),
             _ms(t["end_ns"] - t["start_ns"]),
             str(t["spans"]),
             str(t["errors"]) if t["errors"] else "",
@@ -116,12 +181,15 @@ def _print_list(traces: list[dict[str, Any]], style: _Style) -> None:
 
 
 def _resolve(conn: sqlite3.Connection, prefix: str) -> str | None:
+    prefix = prefix.lower()
+    if not re.fullmatch(r"[0-9a-f]{1,32}", prefix):
+        return None
+    table = "traces" if has_trace_table(conn) else "spans"
     ids = [
-        r["trace_id"]
-        for r in iter_rows(
-            conn,
-            "SELECT DISTINCT trace_id FROM spans WHERE trace_id LIKE ? LIMIT 2",
-            [prefix.lower() + "%"],
+        row[0]
+        for row in conn.execute(
+            f"SELECT DISTINCT trace_id FROM {table} WHERE trace_id >= ? AND trace_id < ? LIMIT 2",
+            [prefix, prefix + "g"],  # 'g' sorts after every hex digit
         )
     ]
     if len(ids) > 1:
@@ -137,30 +205,31 @@ def _print_tree(spans: list[dict[str, Any]], style: _Style) -> None:
         kids.setdefault(parent, []).append(span)
     start = min(s["start_ns"] for s in spans)
     end = max(s["end_ns"] for s in spans)
-    services = sorted({s["service_name"] or "-" for s in spans})
-    summary = f"{_when(start)}  {_ms(end - start)}  {len(spans)} spans"
+    services = sorted({safe(s["service_name"] or "-") for s in spans})
+    summary = f"{_when(start)}  {_ms(end - start)}  {_plural(len(spans), 'span')}"
     print(
-        style(f"trace {spans[0]['trace_id']}", "1")
+        style(f"trace {safe(spans[0]['trace_id'])}", "1")
         + f"  {summary}  services: {', '.join(services)}"
     )
 
     def show(span: dict[str, Any], prefix: str, last: bool, service: str | None) -> None:
-        attrs = span["attributes"]
+        attrs = span["attributes"] if isinstance(span["attributes"], dict) else {}
         bits = [
             f"{label}={_format_value(key, attrs[key])}" if label else _format_value(key, attrs[key])
             for key, label in _KEY_ATTRIBUTES
             if key in attrs
         ]
-        name = style(span["name"], "1")
+        name = style(safe(display_name(span["name"], attrs)), "1")
         if span["service_name"] != service:
-            name = style(f"[{span['service_name']}] ", "36") + name
+            name = style(f"[{safe(span['service_name'])}] ", "36") + name
         status = style(" ERROR", "31") if span["status_code"] == "ERROR" else ""
         detail = style("  " + " ".join(bits), "2") if bits else ""
         branch = "└─ " if last else "├─ "
         duration = style(_ms(span["end_ns"] - span["start_ns"]), "33")
         print(f"{prefix}{branch}{name} {duration}{status}{detail}")
         if span["status_code"] == "ERROR" and span.get("status_message"):
-            print(f"{prefix}{'   ' if last else '│  '}  {style(span['status_message'], '31')}")
+            message = style(safe(span["status_message"]), "31")
+            print(f"{prefix}{'   ' if last else '│  '}  {message}")
         children = kids.get(span["span_id"], [])
         for i, child in enumerate(children):
             show(
@@ -192,7 +261,7 @@ def _json_span(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def main(argv: Sequence[str]) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llm-instrument view",
         description="Show traces from the local store: a list, or one trace as a tree.",
@@ -207,33 +276,60 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--service", help="only traces that touch this service")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    args = parser.parse_args(list(argv))
-    if args.limit <= 0:
-        parser.error("--limit must be positive")
+    return parser
+
+
+def _open(store: str) -> sqlite3.Connection | int:
+    """The store, or the exit status after one line on stderr saying why it cannot be."""
+    where = safe(store)
     try:
-        conn = connect(args.store, create=False)
-        conn.execute("SELECT 1 FROM spans LIMIT 1")
-    except (FileNotFoundError, sqlite3.Error) as exc:
+        conn = connect(store, create=False)
+    except FileNotFoundError:
         print(
-            f"llm-instrument view: no trace store at {args.store} ({exc.__class__.__name__}); "
-            "run an application under llm-instrument first, or pass --store",
+            f"llm-instrument view: no trace store at {where}: run an application under "
+            "llm-instrument first, or pass --store",
             file=sys.stderr,
         )
         return 1
+    except sqlite3.Error:
+        conn = None
+    why = None
+    try:
+        why = problem(conn) if conn is not None else "it cannot be opened"
+    except sqlite3.DatabaseError:
+        why = "it is not a SQLite database"
+    if why is None and conn is not None:
+        return conn
+    print(
+        f"llm-instrument view: {where} is not an llm-instrument trace store ({why})",
+        file=sys.stderr,
+    )
+    return NOT_A_STORE
+
+
+def _view(args: argparse.Namespace) -> int:
+    opened = _open(args.store)
+    if isinstance(opened, int):
+        return opened
     colored = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     style = _Style(colored and args.format == "text")
-    with conn:
+    with opened as conn:
+        # a store whose first writer has not created its tables yet is an empty one
+        tables = _has_spans(conn)
         if args.trace is None:
-            traces = _summaries(conn, args.limit, args.service)
+            traces = _summaries(conn, args.limit, args.service) if tables else []
             if args.format == "json":
                 keys = ("trace_id", "service", "root", "start_ns", "duration_ms", "spans", "errors")
                 print(json.dumps([{k: t[k] for k in keys} for t in traces], indent=2))
             else:
-                _print_list(traces, style)
+                _print_list(conn, traces, args.service, style)
             return 0
-        trace_id = _resolve(conn, args.trace)
+        trace_id = _resolve(conn, args.trace) if tables else None
         if trace_id is None:
-            print(f"llm-instrument view: no trace {args.trace!r} in {args.store}", file=sys.stderr)
+            print(
+                f"llm-instrument view: no trace {safe(args.trace)!r} in {safe(args.store)}",
+                file=sys.stderr,
+            )
             return 1
         spans = list(
             iter_rows(conn, "SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns", [trace_id])
@@ -243,3 +339,27 @@ def main(argv: Sequence[str]) -> int:
     else:
         _print_tree(spans, style)
     return 0
+
+
+def _has_spans(conn: sqlite3.Connection) -> bool:
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'spans'"
+    return conn.execute(query).fetchone() is not None
+
+
+def main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(list(argv))
+    if args.limit <= 0:
+        _parser().error("--limit must be positive")
+    try:
+        status = _view(args)
+        sys.stdout.flush()
+        return status
+    except sqlite3.Error as exc:  # e.g. a store damaged or changed under us
+        print(f"llm-instrument view: cannot read {safe(args.store)} ({safe(exc)})", file=sys.stderr)
+        return NOT_A_STORE
+    except BrokenPipeError:
+        # the reader went away (``view | head``): stop quietly, and keep the interpreter's
+        # own flush at exit from failing on the closed pipe again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0

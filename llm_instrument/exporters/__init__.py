@@ -28,7 +28,9 @@ def make_span_exporter(settings: config.Settings) -> SpanExporter | None:
     if settings.exporter == "local":
         from llm_instrument.exporters.local_store import LocalStoreExporter
 
-        return LocalStoreExporter(settings.local_store)
+        return LocalStoreExporter(
+            settings.local_store, settings.local_store_max_mb, settings.local_store_max_age
+        )
     from llm_instrument.exporters import otlp
 
     if settings.otlp_protocol == "grpc" and importlib.util.find_spec(otlp.GRPC_EXPORTER) is None:

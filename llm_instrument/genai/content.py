@@ -1,91 +1,66 @@
-"""The content policy, in one place: capture switch, one truncation limit, secret redaction.
+"""Content as the GenAI core writes it: messages, documents and values as JSON attributes.
+
+The policy itself (capture switch, truncation, redaction, the per-span budget) lives in
+``llm_instrument.content_policy``, the one policy for every exported span; this module
+applies it while building the conventions' JSON shapes:
 
 - Capture (``LLM_INSTRUMENT_CAPTURE_CONTENT``, default on): when off, the core writes no
   prompt, completion, document, tool-argument or chain input/output text at all; only
   non-content facts (model, token counts, ids, scores, finish reasons) are exported.
 - Truncation (``LLM_INSTRUMENT_MAX_CONTENT_LENGTH``): every captured string is cut to the
-  limit and ends with a marker saying how many characters were cut. Inside message JSON the
-  limit applies to each text part, so the JSON stays valid.
-- Redaction: API keys, bearer tokens and ``key=secret`` pairs are replaced by
-  ``[REDACTED]`` before anything else, and mapping keys that name a secret lose their
-  value, whatever the capture setting.
+  limit, before anything else is done with it, and ends with a marker saying how many
+  characters were cut. Inside message JSON the limit applies to each text part, so the JSON
+  stays valid.
+- Budget (``LLM_INSTRUMENT_MAX_SPAN_CONTENT_BYTES``): a message list or a value that would
+  take more is cut, with a marker of how many messages or items were left out.
+- Redaction: API keys, tokens, passwords and ``key=secret`` pairs are replaced by
+  ``[REDACTED]``, and mapping keys that name a secret lose their (non-numeric) value,
+  whatever the capture setting.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from llm_instrument.agent import config
+from llm_instrument.content_policy import REDACTED, Policy, clip, hides, policy, redact
+from llm_instrument.content_policy.budget import Room, fit_items, item_marker, message_marker
 from llm_instrument.genai.facts import Document, Message, ToolCall
 
-REDACTED = "[REDACTED]"
-
-_SECRET_PATTERNS = re.compile(
-    "|".join(
-        (
-            r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}",  # OpenAI / Anthropic keys
-            r"\bhf_[A-Za-z0-9]{20,}",  # Hugging Face tokens
-            r"\bgh[pousr]_[A-Za-z0-9]{20,}",  # GitHub tokens
-            r"\bxox[abprs]-[A-Za-z0-9\-]{10,}",  # Slack tokens
-            r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key ids
-            r"\bAIza[0-9A-Za-z_\-]{30,}",  # Google API keys
-            r"(?i:\bbearer\s+)[A-Za-z0-9._~+/\-]{8,}=*",  # Authorization: Bearer ...
-            r"(?i:\b(?:api[_-]?key|access[_-]?token|secret|password)\b\s*[:=]\s*)[\"']?[^\s\"',;]{4,}",
-        )
-    )
-)
-_SECRET_KEYS = re.compile(r"(?i)(api[_-]?key|token|secret|password|authorization|credential)")
+__all__ = ["REDACTED", "Policy", "clip", "policy", "redact"]
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
-    capture: bool
-    limit: int
-
-
-_policy: tuple[config.Settings, Policy] | None = None
-
-
-def policy() -> Policy:
-    """The policy of the current settings (recomputed only when the settings change)."""
-    global _policy
-    settings = config.current()
-    if _policy is None or _policy[0] is not settings:
-        _policy = (settings, Policy(settings.capture_content, settings.max_content_length))
-    return _policy[1]
-
-
-def redact(text: str) -> str:
-    return _SECRET_PATTERNS.sub(REDACTED, text) if len(text) >= 8 else text
-
-
-def clip(text: str, limit: int) -> str:
-    """Redact, then cut to ``limit`` characters plus a marker of how much was cut."""
-    text = redact(text)
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}...[truncated {len(text) - limit} chars]"
-
-
-def _plain(value: Any, limit: int, depth: int = 0) -> Any:
-    """A JSON-able copy of ``value`` with every string clipped and secret keys blanked."""
+def _plain(value: Any, limit: int, depth: int = 0, room: Room | None = None) -> Any:
+    """A JSON-able copy of ``value`` with every string clipped and secret keys blanked;
+    containers stop, with a marker item, once the content budget (``room``) is spent."""
+    room = Room(policy().budget) if room is None else room
+    room.take(8)
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
-        return clip(value, limit)
+        kept = clip(value, limit)
+        room.take(len(kept))
+        return kept
     if depth > 6:
         return clip(repr(value), limit)
     if isinstance(value, Mapping):
-        return {
-            str(k): REDACTED if _SECRET_KEYS.search(str(k)) else _plain(v, limit, depth + 1)
-            for k, v in value.items()
-        }
+        entries: dict[str, Any] = {}
+        for index, (k, v) in enumerate(value.items()):
+            if room.spent:
+                entries["..."] = item_marker(len(value) - index)
+                break
+            entries[str(k)] = REDACTED if hides(k, v) else _plain(v, limit, depth + 1, room)
+        return entries
     if isinstance(value, Sequence | set | frozenset) and not isinstance(value, bytes | bytearray):
-        return [_plain(v, limit, depth + 1) for v in value]
+        items: list[Any] = []
+        for index, v in enumerate(value):
+            if room.spent:
+                items.append(item_marker(len(value) - index))
+                break
+            items.append(_plain(v, limit, depth + 1, room))
+        return items
+    room.take(limit)
     if isinstance(value, Message):
         return _message(value, limit)
     if isinstance(value, Document):
@@ -148,8 +123,15 @@ def _message(message: Message, limit: int) -> dict[str, Any]:
 
 
 def messages_json(messages: Sequence[Message], limit: int) -> str:
-    """Messages in the conventions' ``[{role, parts: [...]}]`` shape, as JSON."""
-    return json.dumps([_message(m, limit) for m in messages], ensure_ascii=False, default=str)
+    """Messages in the conventions' ``[{role, parts: [...]}]`` shape, as JSON; a history
+    over the content budget keeps its newest messages and says how many were left out."""
+    return fit_items(
+        messages,
+        lambda m: json.dumps(_message(m, limit), ensure_ascii=False, default=str),
+        policy().budget,
+        newest_last=True,
+        marker=lambda left_out, cut: message_marker(left_out, cut.role),
+    )
 
 
 def instructions_json(messages: Sequence[Message], limit: int) -> str:
@@ -157,7 +139,9 @@ def instructions_json(messages: Sequence[Message], limit: int) -> str:
     parts: list[dict[str, Any]] = []
     for message in messages:
         parts += _parts(message.content, limit)
-    return json.dumps(parts, ensure_ascii=False, default=str)
+    return fit_items(
+        parts, lambda p: json.dumps(p, ensure_ascii=False, default=str), policy().budget
+    )
 
 
 def _document(doc: Document, limit: int, capture: bool) -> dict[str, Any]:

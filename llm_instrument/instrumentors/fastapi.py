@@ -7,16 +7,25 @@ Its own settings keep working (``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS``, header cap
 ASGI ``http send``/``http receive`` sub-spans it makes for every message are left out by
 default (two or more per request, no information an LLM trace reader needs);
 ``LLM_INSTRUMENT_FASTAPI_ASGI_SPANS=true`` keeps them.
-Known limit: an app built before the agent started (impossible under the launcher) is not
-traced.
+Attribute names follow the stable HTTP conventions (``url.path``, ``url.query``,
+``http.request.method``, ``http.response.status_code``; metric
+``http.server.request.duration`` in seconds): the agent sets
+``OTEL_SEMCONV_STABILITY_OPT_IN=http`` at start-up unless the user set it. What the
+instrumentation records (the query string, which may carry the prompt or a key, and the
+exception event of a failed request with its message) goes out through the agent's one
+content policy (``llm_instrument.content_policy.exporter``), not through code here.
+Known limits: an app built before the agent started (impossible under the launcher) is not
+traced; after ``unpatch``, a ``FastAPI`` class captured while patched (the contrib's
+subclass) still builds traced apps.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
+from typing import Any
 
 from llm_instrument.agent import config
 from llm_instrument.agent.plugin import Plugin, Setting
+from llm_instrument.agent.wrapping import Instrument, Wrapping
 
 ASGI_SPANS = Setting(
     "LLM_INSTRUMENT_FASTAPI_ASGI_SPANS",
@@ -27,26 +36,31 @@ ASGI_SPANS = Setting(
 )
 
 
-def patch(module: ModuleType) -> None:
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
+def _instrument_options() -> dict[str, Any]:
+    """``FastAPIInstrumentor.instrument()`` arguments, read when fastapi is imported."""
     keep = config.current().value(ASGI_SPANS)
-    FastAPIInstrumentor().instrument(exclude_spans=None if keep else ["receive", "send"])
+    return {"exclude_spans": None if keep else ["receive", "send"]}
 
 
-def unpatch(module: ModuleType) -> None:
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+_WRAPPING = Wrapping(
+    (
+        Instrument(
+            "fastapi",
+            "opentelemetry.instrumentation.fastapi:FastAPIInstrumentor",
+            replaces=("FastAPI",),
+            options=_instrument_options,
+        ),
+    )
+)
 
-    FastAPIInstrumentor().uninstrument()
+patch = _WRAPPING.patch
+unpatch = _WRAPPING.unpatch
 
-
-PLUGIN = Plugin(
-    name="fastapi",
-    hooks=("fastapi",),
+PLUGIN = Plugin.from_wrapping(
+    "fastapi",
+    _WRAPPING,
     distribution="fastapi",
     supported=">=0.92,<1",
-    patch=patch,
-    unpatch=unpatch,
     description="incoming HTTP requests (opentelemetry-instrumentation-fastapi)",
     settings=(ASGI_SPANS,),
 )

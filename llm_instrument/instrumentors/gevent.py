@@ -11,11 +11,11 @@ greenlet, gives the new greenlet a copy of the starter's context. Greenlets made
 from __future__ import annotations
 
 import contextvars
-from types import ModuleType
 from typing import Any
 
 from llm_instrument.agent.guard import guard
 from llm_instrument.agent.plugin import Plugin
+from llm_instrument.agent.wrapping import Callback, Wrapping
 
 
 def _carry_context(greenlet: Any) -> None:
@@ -25,20 +25,24 @@ def _carry_context(greenlet: Any) -> None:
             greenlet.gr_context = contextvars.copy_context()
 
 
-def patch(module: ModuleType) -> None:
-    module.Greenlet.add_spawn_callback(_carry_context)  # adding twice is a no-op
+_WRAPPING = Wrapping(
+    (
+        Callback(
+            "gevent",
+            add="Greenlet.add_spawn_callback",  # adding twice is a no-op in gevent too
+            remove="Greenlet.remove_spawn_callback",
+            callback=_carry_context,
+        ),
+    )
+)
 
+patch = _WRAPPING.patch
+unpatch = _WRAPPING.unpatch
 
-def unpatch(module: ModuleType) -> None:
-    module.Greenlet.remove_spawn_callback(_carry_context)
-
-
-PLUGIN = Plugin(
-    name="gevent",
-    hooks=("gevent",),
+PLUGIN = Plugin.from_wrapping(
+    "gevent",
+    _WRAPPING,
     distribution="gevent",
     supported=">=1.4",
-    patch=patch,
-    unpatch=unpatch,
     description="trace context carried into spawned greenlets",
 )

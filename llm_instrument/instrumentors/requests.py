@@ -2,34 +2,37 @@
 
 Wraps ``opentelemetry-instrumentation-requests`` (``Session.send``), applied when
 ``requests`` is first imported. Calls made from a thread pool join the submitting trace
-because the ``threading`` plugin carries the context into the worker.
+because the ``threading`` plugin carries the context into the worker. After ``unpatch`` a
+``Session.send`` captured while patched calls the original straight through. Spans carry the
+stable HTTP conventions' ``url.full``, ``http.request.method`` and
+``http.response.status_code`` (``OTEL_SEMCONV_STABILITY_OPT_IN=http``, set at start-up
+unless the user chose); the URL's credentials and secret query values are replaced, and
+every query value with capture off, by the agent's content policy at export
+(``llm_instrument.content_policy``).
 """
 
 from __future__ import annotations
 
-from types import ModuleType
-
 from llm_instrument.agent.plugin import Plugin
+from llm_instrument.agent.wrapping import Instrument, Wrapping
 
+_WRAPPING = Wrapping(
+    (
+        Instrument(
+            "requests",
+            "opentelemetry.instrumentation.requests:RequestsInstrumentor",
+            replaces=("Session.send",),
+        ),
+    )
+)
 
-def patch(module: ModuleType) -> None:
-    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+patch = _WRAPPING.patch
+unpatch = _WRAPPING.unpatch
 
-    RequestsInstrumentor().instrument()
-
-
-def unpatch(module: ModuleType) -> None:
-    from opentelemetry.instrumentation.requests import RequestsInstrumentor
-
-    RequestsInstrumentor().uninstrument()
-
-
-PLUGIN = Plugin(
-    name="requests",
-    hooks=("requests",),
+PLUGIN = Plugin.from_wrapping(
+    "requests",
+    _WRAPPING,
     distribution="requests",
     supported=">=2,<3",
-    patch=patch,
-    unpatch=unpatch,
     description="outgoing HTTP calls (opentelemetry-instrumentation-requests)",
 )

@@ -9,6 +9,7 @@ resource attributes and a metrics port. No image, code or CRD change in the appl
 
 Modules, one job each: ``options`` (the webhook's own settings and the label names),
 ``mutate`` (pod -> JSON patch, pure), ``review`` (AdmissionReview v1 in, response out),
-``server`` (HTTPS), ``certs`` (self-signed TLS pair + ``caBundle``), ``cli``. Only the
-standard library is imported: the webhook image carries no third-party package.
+``server`` (HTTPS), ``certs`` (self-signed TLS pair + ``caBundle``), ``cli``. The variable
+names it gives pods come from ``llm_instrument.envvars``, the agent's too. Only the standard
+library is imported: the webhook image carries no third-party package.
 """

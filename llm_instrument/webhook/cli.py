@@ -15,6 +15,7 @@ import signal
 import sys
 from types import FrameType
 
+from llm_instrument import envvars
 from llm_instrument.webhook import options as o
 
 _logger = logging.getLogger("llm_instrument.webhook")
@@ -51,8 +52,8 @@ def _parser() -> argparse.ArgumentParser:
         o.DEFAULT_PYTHON_VERSION,
         "when a pod has no python-version label",
     )
-    _flag(parser, "otlp-endpoint", "", "OTEL_EXPORTER_OTLP_ENDPOINT given to pods")
-    _flag(parser, "otlp-protocol", "http/protobuf", "OTEL_EXPORTER_OTLP_PROTOCOL given to pods")
+    _flag(parser, "otlp-endpoint", "", f"{envvars.OTLP_ENDPOINT} given to pods")
+    _flag(parser, "otlp-protocol", "http/protobuf", f"{envvars.OTLP_PROTOCOL} given to pods")
     _flag(
         parser, "metrics-port", str(o.DEFAULT_METRICS_PORT), "first agent metrics port; 0 for none"
     )
@@ -68,10 +69,11 @@ def config_from(args: argparse.Namespace) -> o.WebhookConfig:
     """The ``WebhookConfig`` the flags describe; raises ValueError on a bad value."""
     versions = tuple(v.strip() for v in args.python_versions.split(",") if v.strip())
     if args.default_python_version not in versions:
-        raise ValueError(f"default Python {args.default_python_version} not in {versions}")
-    port = int(args.metrics_port)
-    if not 0 <= port < 65536:
-        raise ValueError(f"metrics port out of range: {port}")
+        raise ValueError(
+            f"--default-python-version {args.default_python_version} is not one of "
+            f"--python-versions ({', '.join(versions)})"
+        )
+    port = _port("--metrics-port", args.metrics_port, allow_zero=True)
     return o.WebhookConfig(
         agent_image=args.agent_image,
         python_versions=versions,
@@ -84,6 +86,15 @@ def config_from(args: argparse.Namespace) -> o.WebhookConfig:
     )
 
 
+def _port(flag: str, raw: str, allow_zero: bool = False) -> int:
+    """A port number, or ValueError naming the flag and the value as given."""
+    low = 0 if allow_zero else 1
+    if not raw.strip().isdigit() or not low <= int(raw) < 65536:
+        extra = " (0 for none)" if allow_zero else ""
+        raise ValueError(f"{flag} {raw}: not a port number from {low} to 65535{extra}")
+    return int(raw)
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "certs":
         from llm_instrument.webhook import certs
@@ -93,7 +104,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         config = config_from(args)
-        port = int(args.port)
+        port = _port("--port", args.port)
     except ValueError as exc:
         parser.error(str(exc))
     logging.basicConfig(
@@ -116,7 +127,8 @@ def main(argv: list[str]) -> int:
     if not config.otlp_endpoint:
         _logger.warning(
             "no OTLP endpoint (--otlp-endpoint): injected pods keep spans in a local file "
-            "unless they set OTEL_EXPORTER_OTLP_ENDPOINT themselves"
+            "unless they set %s themselves",
+            envvars.OTLP_ENDPOINT,
         )
     _logger.info(
         "serving on :%d (agent image %s, OTLP %s)",

@@ -21,6 +21,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from llm_instrument import envvars
 from llm_instrument.webhook import options as o
 from llm_instrument.webhook.options import WebhookConfig
 
@@ -216,24 +217,24 @@ def _inject_container(
             f"k8s.container.name={name}",
         )
     )
-    _merge(env, "OTEL_RESOURCE_ATTRIBUTES", attributes, ",", False, name, result.notes)
+    _merge(env, envvars.RESOURCE_ATTRIBUTES, attributes, ",", False, name, result.notes)
 
-    settings: list[tuple[str, str]] = [("OTEL_SERVICE_NAME", service)]
+    settings: list[tuple[str, str]] = [(envvars.SERVICE_NAME, service)]
     if config.otlp_endpoint:
         settings += [
-            ("LLM_INSTRUMENT_EXPORTER", "otlp"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", config.otlp_endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", config.otlp_protocol),
+            (envvars.EXPORTER, "otlp"),
+            (envvars.OTLP_ENDPOINT, config.otlp_endpoint),
+            (envvars.OTLP_PROTOCOL, config.otlp_protocol),
         ]
-    if port is not None and "LLM_INSTRUMENT_METRICS_PORT" not in defined:
-        settings.append(("LLM_INSTRUMENT_METRICS_PORT", str(port)))
+    if port is not None and envvars.METRICS_PORT not in defined:
+        settings.append((envvars.METRICS_PORT, str(port)))
     else:
         port = None
     settings += list(config.agent_env)
     env += [{"name": k, "value": v} for k, v in settings if k not in defined]
     # ours, always: the agent's packages are appended after site-packages by the bootstrap
-    env = [e for e in env if e.get("name") != "LLM_INSTRUMENT_AGENT_SITE"]
-    env.append({"name": "LLM_INSTRUMENT_AGENT_SITE", "value": o.SITE_PATH})
+    env = [e for e in env if e.get("name") != envvars.AGENT_SITE]
+    env.append({"name": envvars.AGENT_SITE, "value": o.SITE_PATH})
 
     base = f"/spec/containers/{index}"
     result.ops.append({"op": "add", "path": f"{base}/env", "value": env})

@@ -3,7 +3,8 @@
 Every setting is a ``llm-instrument webhook`` flag that defaults from its
 ``LLM_INSTRUMENT_WEBHOOK_*`` variable (the Deployment in ``k8s/webhook/`` sets them), so the
 manifest and a local run share one path. The agent settings given to pods are the same
-``OTEL_*``/``LLM_INSTRUMENT_*`` variables the launcher uses (``agent.config``).
+``OTEL_*``/``LLM_INSTRUMENT_*`` variables the launcher sets, named once in
+``llm_instrument.envvars``.
 """
 
 from __future__ import annotations

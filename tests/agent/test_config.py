@@ -58,7 +58,7 @@ def test_a_bad_value_is_a_problem_and_the_default_is_used(
     settings = config.load({name: raw})
     assert getattr(settings, field) == default
     (problem,) = settings.problems
-    assert problem.startswith(f"{name}={raw!r} ignored")
+    assert problem.startswith(f"{name}={raw} ignored (not ")
 
 
 def test_bad_protocol_is_a_problem() -> None:
@@ -95,7 +95,7 @@ def test_a_bad_plugin_setting_is_one_problem_and_the_default() -> None:
     assert settings.value(mode) == "outer"
     problems = config.check_plugin_settings(settings, [mode])
     assert len(problems) == 1
-    assert problems[0].startswith("LLM_INSTRUMENT_LANGCHAIN_CHAIN_SPANS='every' ignored")
+    assert problems[0].startswith("LLM_INSTRUMENT_LANGCHAIN_CHAIN_SPANS=every ignored")
 
 
 def test_every_option_has_a_flag_and_an_environment_name() -> None:

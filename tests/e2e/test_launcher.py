@@ -146,7 +146,7 @@ def test_help_and_bad_options(tmp_path: Path) -> None:
         assert flag in helped.stdout
 
     for args, reason in (
-        (["--exporter", "bogus", "python", "-c", "pass"], "--exporter: expected one of"),
+        (["--exporter", "bogus", "python", "-c", "pass"], "--exporter: bogus is not one of"),
         (["--no-such-option", "python", "-c", "pass"], "unrecognized"),
         (["--metrics-port", "70000", "python", "-c", "pass"], "--metrics-port"),
         ([], "no command given"),

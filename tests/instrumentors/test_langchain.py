@@ -265,7 +265,7 @@ def test_http_calls_nest_under_the_model_and_tool_that_made_them(
     otlp: OTLPReceiver, http_server: str
 ) -> None:
     _, spans = run(otlp, "http", http_server, expect=8)
-    gets = {s["attributes"]["http.url"].rsplit("/", 1)[1]: s for s in by_name(spans, "GET")}
+    gets = {s["attributes"]["url.full"].rsplit("/", 1)[1]: s for s in by_name(spans, "GET")}
     chats = by_name(spans, CHAT)
     by_id = {s["span_id"]: s for s in spans}
     assert by_id[gets["model"]["parent_span_id"]]["name"] == CHAT

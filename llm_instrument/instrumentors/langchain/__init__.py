@@ -129,4 +129,5 @@ PLUGIN = Plugin(
     unpatch=unpatch,
     description="LangChain chains, models, retrievers, embeddings, tools and agents",
     settings=(CHAIN_SPANS,),
+    wrapping=WRAPPING,
 )

@@ -1,0 +1,21 @@
+"""The environment variables the agent reads and the Kubernetes webhook sets, named once.
+
+The webhook injects settings into pods that the agent reads there, so both take the names
+from here rather than spelling them twice. Standard library only, and no imports at all:
+the webhook image carries no third-party package, and the agent imports this at start-up.
+The agent's full list of settings, with their flags and meanings, is ``agent.config.OPTIONS``.
+"""
+
+from __future__ import annotations
+
+# standard OpenTelemetry variables (the SDK reads most of them itself)
+SERVICE_NAME = "OTEL_SERVICE_NAME"
+RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
+OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
+
+# ours
+EXPORTER = "LLM_INSTRUMENT_EXPORTER"
+METRICS_PORT = "LLM_INSTRUMENT_METRICS_PORT"
+AGENT_SITE = "LLM_INSTRUMENT_AGENT_SITE"
+"""A folder the bootstrap appends to ``sys.path`` (the webhook's copy of the agent)."""
