@@ -96,8 +96,8 @@ def _compare(
 
 def _decomposed(model: Any, inputs: Any, kwargs: dict[str, Any], rounds: int) -> dict[str, float]:
     """The instrumentation's own work, measured inside the call (robust to a noisy machine):
-    time around ``generate`` minus time inside it, plus the per-step cost of the appended
-    stopping criterion (timed on its own) times the number of steps."""
+    time around ``generate`` minus time inside it, plus the per-step cost of the wrapped
+    stopping-criteria call (timed on its own) times the number of steps."""
     import torch
     import transformers.generation.utils as gen_utils
     import wrapt
@@ -123,16 +123,29 @@ def _decomposed(model: Any, inputs: Any, kwargs: dict[str, Any], rounds: int) ->
         outside.append(time.perf_counter() - start - inner[-1])
     scores = torch.zeros((inputs["input_ids"].shape[0], model.config.vocab_size))
     ids = inputs["input_ids"]
-    with_timer = StoppingCriteriaList([_generate._first_token_processor()])
-    empty = StoppingCriteriaList()
+    from opentelemetry import context
+
+    # one step as generate() runs it: the criteria list, through the plugin's wrapper with a
+    # traced call in the context, against the same list unwrapped
+    criteria = StoppingCriteriaList()
+    bare_call = StoppingCriteriaList.__dict__["__call__"]
+    bare_call = getattr(bare_call, "__wrapped__", bare_call)
+    traced_call = wrapt.FunctionWrapper(bare_call, _generate.wrap_stopping_criteria)
+    call = _generate._GenerateCall(model, (), dict(inputs, max_new_tokens=NEW_TOKENS))
+    call.handle.finish()
     per_step = []
     for _ in range(rounds):
-        start = time.perf_counter()
+        call.verdicts, call.steps = [], 0
+        token = context.attach(context.set_value(_generate.CALL_KEY, call))
+        try:
+            start = time.perf_counter()
+            for _ in range(200):
+                traced_call(criteria, ids, scores)
+            middle = time.perf_counter()
+        finally:
+            context.detach(token)
         for _ in range(200):
-            with_timer(ids, scores)
-        middle = time.perf_counter()
-        for _ in range(200):
-            empty(ids, scores)
+            bare_call(criteria, ids, scores)
         per_step.append(((middle - start) - (time.perf_counter() - middle)) / 200)
     return {
         "outside generate s": statistics.median(outside),
@@ -157,6 +170,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     _setup_otel()
+    import transformers.generation.stopping_criteria as stopping
     import transformers.generation.utils as gen_utils
     import transformers.pipelines.base as pipe_base
     import transformers.tokenization_utils_base as tok_base
@@ -167,7 +181,7 @@ def main() -> None:
     from tests.support.tiny_models import build_gpt2, build_tokenizer
 
     bare_generate = gen_utils.GenerationMixin.__dict__["generate"]
-    for module in (gen_utils, pipe_base, tok_base):
+    for module in (gen_utils, stopping, pipe_base, tok_base):
         plugin.patch(module)
     # OpenLLMetry wraps TextGenerationPipeline.__call__ in place: keep both versions
     bare_pipeline_call = TextGenerationPipeline.__dict__["__call__"]

@@ -29,7 +29,7 @@ from llm_instrument.exporters.local_store import connect, has_trace_table, iter_
 
 # attributes shown after a span's name in the tree, in this order, with short labels
 _KEY_ATTRIBUTES: tuple[tuple[str, str], ...] = (
-    ("gen_ai.span.kind", ""),
+    ("openinference.span.kind", ""),
     ("gen_ai.request.model", "model"),
     ("gen_ai.usage.input_tokens", "in"),
     ("gen_ai.usage.output_tokens", "out"),

@@ -13,7 +13,7 @@ and records the metrics.
   ``start_chain``), and ``configure`` (the tracer and meter providers to use);
 - ``names``: every attribute, metric and span-kind name (GenAI semantic conventions v1.41);
 - ``facts``: the frozen dataclasses instrumentors fill (``Message``, ``ToolCall``,
-  ``Document``, ``Usage``);
+  ``Document``, ``Usage``, ``Prompt``);
 - ``content``: message, document and value encoding under the content policy;
 - ``handle``: the ``Handle`` (finish-once, nesting and token flow-up: see its docstring);
   ``spans``: how facts become span attributes;
@@ -25,7 +25,7 @@ Instrumentors never create GenAI spans, write ``gen_ai.*`` strings by hand or to
 from __future__ import annotations
 
 from llm_instrument.genai import names
-from llm_instrument.genai.facts import Document, Message, ToolCall, Usage
+from llm_instrument.genai.facts import Document, Message, Prompt, ToolCall, Usage
 from llm_instrument.genai.handle import Handle
 from llm_instrument.genai.names import Operation, SpanKind
 from llm_instrument.genai.operations import (
@@ -45,6 +45,7 @@ __all__ = [
     "Handle",
     "Message",
     "Operation",
+    "Prompt",
     "SpanKind",
     "ToolCall",
     "Usage",

@@ -20,13 +20,15 @@ applies it while building the conventions' JSON shapes:
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llm_instrument.content_policy import REDACTED, Policy, clip, hides, policy, redact
 from llm_instrument.content_policy.budget import Room, fit_items, item_marker, message_marker
-from llm_instrument.genai.facts import Document, Message, ToolCall
+from llm_instrument.genai.facts import Document, Message, Prompt, ToolCall
 
 __all__ = ["REDACTED", "Policy", "clip", "policy", "redact"]
 
@@ -65,6 +67,8 @@ def _plain(value: Any, limit: int, depth: int = 0, room: Room | None = None) -> 
         return _message(value, limit)
     if isinstance(value, Document):
         return _document(value, limit, True)
+    if isinstance(value, Prompt):
+        return clip(value.text, limit)
     text = getattr(value, "content", None)  # LangChain messages and documents
     if isinstance(text, str):
         return clip(text, limit)
@@ -73,12 +77,18 @@ def _plain(value: Any, limit: int, depth: int = 0, room: Room | None = None) -> 
 
 def text(value: Any, limit: int) -> str:
     """One captured value as a string attribute (JSON unless it already is a string)."""
+    return value_text(value, limit)[0]
+
+
+def value_text(value: Any, limit: int) -> tuple[str, bool]:
+    """``(text, is JSON)`` of one captured value: a string stays text, anything else that is
+    not a string once made plain is JSON (so its MIME type can say so)."""
     if isinstance(value, str):
-        return clip(value, limit)
+        return clip(value, limit), False
     plain = _plain(value, limit)
     if isinstance(plain, str):
-        return plain
-    return json.dumps(plain, ensure_ascii=False, default=str)
+        return plain, False
+    return json.dumps(plain, ensure_ascii=False, default=str), True
 
 
 def _parts(content: Any, limit: int) -> list[dict[str, Any]]:
@@ -108,13 +118,35 @@ def _tool_call(call: ToolCall, limit: int) -> dict[str, Any]:
     }
 
 
-def _message(message: Message, limit: int) -> dict[str, Any]:
+# the conventions' roles, and the names other libraries use for them
+ROLES = frozenset(("system", "user", "assistant", "tool"))
+_ROLE_ALIASES = {
+    "human": "user",
+    "ai": "assistant",
+    "model": "assistant",
+    "bot": "assistant",
+    "developer": "system",
+    "function": "tool",
+}
+# gen_ai.response.finish_reasons values for what the conventions' list does not cover
+FINISH_UNKNOWN = "unknown"
+
+
+def role(raw: str | None, default: str) -> str:
+    """A message role in the conventions' terms (``human`` -> ``user``...), else ``default``."""
+    found = (raw or "").lower()
+    found = _ROLE_ALIASES.get(found, found)
+    return found if found in ROLES else default
+
+
+def _message(message: Message, limit: int, default_role: str = "user") -> dict[str, Any]:
     parts = _parts(message.content, limit)
-    if message.role == "tool":
+    message_role = role(message.role, default_role)
+    if message_role == "tool":
         response = parts[0]["content"] if len(parts) == 1 else parts
         parts = [{"type": "tool_call_response", "id": message.tool_call_id, "response": response}]
     parts += [_tool_call(call, limit) for call in message.tool_calls]
-    result: dict[str, Any] = {"role": message.role, "parts": parts}
+    result: dict[str, Any] = {"role": message_role, "parts": parts}
     if message.name:
         result["name"] = message.name
     if message.finish_reason:
@@ -123,8 +155,9 @@ def _message(message: Message, limit: int) -> dict[str, Any]:
 
 
 def messages_json(messages: Sequence[Message], limit: int) -> str:
-    """Messages in the conventions' ``[{role, parts: [...]}]`` shape, as JSON; a history
-    over the content budget keeps its newest messages and says how many were left out."""
+    """Input messages in the conventions' ``[{role, parts: [...]}]`` shape, as JSON (a role
+    the conventions do not know becomes ``user``); a history over the content budget keeps
+    its newest messages and says how many were left out."""
     return fit_items(
         messages,
         lambda m: json.dumps(_message(m, limit), ensure_ascii=False, default=str),
@@ -132,6 +165,24 @@ def messages_json(messages: Sequence[Message], limit: int) -> str:
         newest_last=True,
         marker=lambda left_out, cut: message_marker(left_out, cut.role),
     )
+
+
+def output_messages_json(
+    messages: Sequence[Message], finish_reasons: Sequence[str], limit: int
+) -> str:
+    """Output messages as the conventions' schema requires them: a known role (``assistant``
+    unless it is one) and a ``finish_reason`` on each: the message's own, else the span's
+    reason for that choice (or its only one), else ``unknown``."""
+    encoded: list[dict[str, Any]] = []
+    for index, message in enumerate(messages):
+        item = _message(message, limit, default_role="assistant")
+        if "finish_reason" not in item:
+            if len(finish_reasons) == len(messages):
+                item["finish_reason"] = finish_reasons[index]
+            else:
+                item["finish_reason"] = finish_reasons[0] if finish_reasons else FINISH_UNKNOWN
+        encoded.append(item)
+    return json.dumps(encoded, ensure_ascii=False, default=str)
 
 
 def instructions_json(messages: Sequence[Message], limit: int) -> str:
@@ -144,12 +195,34 @@ def instructions_json(messages: Sequence[Message], limit: int) -> str:
     )
 
 
-def _document(doc: Document, limit: int, capture: bool) -> dict[str, Any]:
-    item: dict[str, Any] = {}
-    if doc.id is not None:
-        item["id"] = doc.id
-    if doc.score is not None:
-        item["score"] = doc.score
+def document_id(doc: Document) -> str:
+    """The document's own id, else one derived from its text (the conventions' schema wants
+    an id on every document; a digest names the same passage the same way every time and
+    says nothing of its text)."""
+    if doc.id is not None and str(doc.id):
+        return str(doc.id)
+    return "sha256:" + hashlib.sha256(doc.content.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None (NaN, inf and non-numbers are no score)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _document(doc: Document, limit: int, capture: bool, rank: int = 0) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": document_id(doc)}
+    score = _number(doc.score)
+    if score is not None:
+        item["score"] = score
+    else:
+        # no score from the retriever: its order is the only relevance fact there is, so
+        # the score is the reciprocal rank (1, 1/2, 1/3...), and says so
+        item["score"] = 1.0 / (rank + 1)
+        item["score_kind"] = "reciprocal_rank"
     if capture:
         item["content"] = clip(doc.content, limit)
         if doc.metadata:
@@ -160,5 +233,7 @@ def _document(doc: Document, limit: int, capture: bool) -> dict[str, Any]:
 def documents_json(documents: Sequence[Document], limit: int, capture: bool) -> str:
     """Retrieved documents: ids and scores always, text and metadata only with capture on."""
     return json.dumps(
-        [_document(d, limit, capture) for d in documents], ensure_ascii=False, default=str
+        [_document(d, limit, capture, rank) for rank, d in enumerate(documents)],
+        ensure_ascii=False,
+        default=str,
     )

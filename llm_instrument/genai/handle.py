@@ -5,13 +5,10 @@ method is idempotent and never raises: a failure inside is reported once through
 and the application carries on. ``finish``/``fail`` end the span and record the metrics;
 later calls do nothing.
 
-Nesting rule (a model span inside a model span, e.g. LangChain's ``HuggingFacePipeline``
-LLM span with transformers' ``generate`` span beneath it): the inner handle is an ordinary
-child span. When it finishes while the outer handle of the same kind (LLM or EMBEDDING) is
-still open, it hands its token usage, first-chunk time and chunk count up instead of
-recording metrics itself. The outer handle uses the usage its own provider reported if any,
-else the adopted one (first-chunk time likewise), and records the metrics once for the
-pair. An inner handle whose outer has already ended records its own metrics.
+Nesting (a model span inside a model span of the same call, e.g. LangChain's
+``ChatHuggingFace`` over transformers' ``generate``): the inner handle is an ordinary child
+span that hands its usage, first-chunk time, model and finish reasons up; only the outermost
+span carries ``gen_ai.usage.*`` and records the metrics (``nesting``).
 """
 
 from __future__ import annotations
@@ -25,13 +22,12 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Span
 
 from llm_instrument.agent.guard import guarded
-from llm_instrument.genai import content, names, spans
-from llm_instrument.genai import metrics as genai_metrics
+from llm_instrument.genai import content, names, nesting, spans
 from llm_instrument.genai.facts import Document, Usage, model_label
 
+# the innermost open model handle of each kind, in the context (so a nested one finds it)
 MODEL_KEYS = {
-    names.SpanKind.LLM: otel_context.create_key("llm_instrument.genai.llm"),
-    names.SpanKind.EMBEDDING: otel_context.create_key("llm_instrument.genai.embedding"),
+    kind: otel_context.create_key(f"llm_instrument.genai.{kind}") for kind in names.MODEL_KINDS
 }
 
 
@@ -39,15 +35,18 @@ class Handle:
     """A started GenAI operation. Build it with ``start()``."""
 
     __slots__ = (
-        "_adopted",
         "_before_end",
+        "_carried_usage",
         "_chunks",
         "_context",
         "_ended",
         "_first_ns",
+        "_inner",
         "_kind",
         "_labels",
+        "_name",
         "_outer",
+        "_reasons",
         "_server",
         "_start_ns",
         "_token",
@@ -62,9 +61,11 @@ class Handle:
         ctx: otel_context.Context,
         labels: dict[str, Any],
         outer: Handle | None,
+        name: str | None = None,
     ) -> None:
         self.span = span
         self._kind = kind
+        self._name = name
         self._context = ctx
         self._labels = labels
         self._outer = outer
@@ -72,7 +73,9 @@ class Handle:
         self._first_ns: int | None = None
         self._chunks = 0
         self._usage: Usage | None = None
-        self._adopted: tuple[Usage | None, int | None, int, str | None] | None = None
+        self._inner: nesting.Inner | None = None
+        self._reasons: tuple[str, ...] = ()
+        self._carried_usage = False
         self._ended = False
         self._token: object | None = None
         self._server: tuple[float | None, float | None] | None = None
@@ -165,61 +168,8 @@ class Handle:
         if not _fail(self, exc):
             _end_quietly(self.span)
 
-    def _adopt(
-        self, usage: Usage | None, first_ns: int | None, chunks: int, model: str | None
-    ) -> None:
-        """Fold in an inner model call: usage summed over several inner calls (a pipeline or
-        a LangChain LLM that generates more than once), the earliest first chunk."""
-        if self._adopted is not None:
-            before_usage, before_first, before_chunks, before_model = self._adopted
-            usage = before_usage + usage if before_usage and usage else before_usage or usage
-            firsts = [ns for ns in (before_first, first_ns) if ns is not None]
-            first_ns = min(firsts) if firsts else None
-            chunks += before_chunks
-            model = before_model or model
-        self._adopted = (usage, first_ns, chunks, model)
-
     def _close(self) -> None:
-        end_ns = time.perf_counter_ns()
-        usage, first_ns, chunks = self._usage, self._first_ns, self._chunks
-        span = self.span
-        if self._adopted is not None:
-            inner_usage, inner_first, inner_chunks, inner_model = self._adopted
-            if usage is None:
-                usage = inner_usage
-            if first_ns is None:
-                first_ns, chunks = inner_first, inner_chunks
-            if inner_model and not self._labels.keys() & {
-                names.REQUEST_MODEL,
-                names.RESPONSE_MODEL,
-            }:
-                # a wrapper that does not name its model (ChatHuggingFace) is named by
-                # the model that actually ran beneath it
-                self._labels[names.RESPONSE_MODEL] = inner_model
-                span.set_attribute(names.RESPONSE_MODEL, inner_model)
-                span.update_name(f"{self._labels[names.OPERATION]} {inner_model}")
-        if span.is_recording():
-            if usage is not None:
-                if usage.input_tokens is not None:
-                    span.set_attribute(names.USAGE_INPUT_TOKENS, usage.input_tokens)
-                if usage.output_tokens is not None:
-                    span.set_attribute(names.USAGE_OUTPUT_TOKENS, usage.output_tokens)
-            if first_ns is not None:
-                span.set_attribute(
-                    names.RESPONSE_TIME_TO_FIRST_CHUNK, (first_ns - self._start_ns) / 1e9
-                )
-        span.end()
-        if self._server is not None and names.ERROR_TYPE not in self._labels:
-            genai_metrics.record_server_timing(self._labels, *self._server)
-        if self._kind not in MODEL_KEYS:
-            return
-        outer = self._outer
-        if outer is not None and not outer._ended and outer._kind == self._kind:
-            outer._adopt(usage, first_ns, chunks, self._labels.get(names.REQUEST_MODEL))
-            return
-        genai_metrics.record_operation(
-            self._labels, self._start_ns, end_ns, usage, first_ns, chunks
-        )
+        nesting.close(self, time.perf_counter_ns())
 
     # -- context manager ---------------------------------------------------------------------
     def __enter__(self) -> Handle:
@@ -249,10 +199,10 @@ def _finish(
     documents: Sequence[Document] | None,
     response_model: str | None,
 ) -> bool:
+    reasons = tuple(str(r) for r in finish_reasons or ()) or nesting.inner_reasons(handle)
+    handle._reasons = reasons
     if handle.span.is_recording():
-        spans.write_outputs(
-            handle.span, handle._kind, outputs, finish_reasons, documents, response_model
-        )
+        spans.write_outputs(handle.span, handle._kind, outputs, reasons, documents, response_model)
     if response_model:
         handle._labels[names.RESPONSE_MODEL] = model_label(response_model)
     handle._close()

@@ -89,18 +89,23 @@ def record_operation(
     the first chunk over the chunks that followed it (counted chunks, else output tokens).
     """
     _genai(names.OPERATION_DURATION).record((end_ns - start_ns) / 1e9, labels)
-    for count, token_type in (
-        (usage.input_tokens if usage else None, names.TOKEN_INPUT),
-        (usage.output_tokens if usage else None, names.TOKEN_OUTPUT),
-    ):
-        if count is not None:
-            _genai(names.TOKEN_USAGE).record(count, {**labels, names.TOKEN_TYPE: token_type})
+    record_tokens(labels, usage)
     if first_ns is None:
         return
     _genai(names.TIME_TO_FIRST_CHUNK).record((first_ns - start_ns) / 1e9, labels)
     steps = (chunks or (usage.output_tokens if usage else 0) or 0) - 1
     if steps > 0:
         _genai(names.TIME_PER_OUTPUT_CHUNK).record((end_ns - first_ns) / 1e9 / steps, labels)
+
+
+def record_tokens(labels: Mapping[str, Any], usage: Usage | None) -> None:
+    """``gen_ai.client.token.usage``: the input and output counts that are known."""
+    for count, token_type in (
+        (usage.input_tokens if usage else None, names.TOKEN_INPUT),
+        (usage.output_tokens if usage else None, names.TOKEN_OUTPUT),
+    ):
+        if count is not None:
+            _genai(names.TOKEN_USAGE).record(count, {**labels, names.TOKEN_TYPE: token_type})
 
 
 def record_server_timing(

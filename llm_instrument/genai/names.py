@@ -21,6 +21,19 @@ RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
 RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
 USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
 USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+CONVERSATION_ID: Final = "gen_ai.conversation.id"
+# ours: the counts of a model span nested in another model span of the same call, which
+# carries them as gen_ai.usage.* (one model call, one usage: see genai/nesting.py)
+INNER_USAGE: Final[dict[str, str]] = {
+    USAGE_INPUT_TOKENS: "llm_instrument.usage.input_tokens",
+    USAGE_OUTPUT_TOKENS: "llm_instrument.usage.output_tokens",
+    USAGE_CACHE_READ_INPUT_TOKENS: "llm_instrument.usage.cache_read.input_tokens",
+    USAGE_CACHE_CREATION_INPUT_TOKENS: "llm_instrument.usage.cache_creation.input_tokens",
+    USAGE_REASONING_OUTPUT_TOKENS: "llm_instrument.usage.reasoning.output_tokens",
+}
 INPUT_MESSAGES: Final = "gen_ai.input.messages"
 OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
@@ -31,17 +44,24 @@ TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
 TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
 TOOL_TYPE: Final = "gen_ai.tool.type"
 AGENT_NAME: Final = "gen_ai.agent.name"
+AGENT_ID: Final = "gen_ai.agent.id"
+AGENT_DESCRIPTION: Final = "gen_ai.agent.description"
+WORKFLOW_NAME: Final = "gen_ai.workflow.name"
 DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
 RETRIEVAL_QUERY_TEXT: Final = "gen_ai.retrieval.query.text"
 RETRIEVAL_DOCUMENTS: Final = "gen_ai.retrieval.documents"
-EMBEDDINGS_DIMENSION_COUNT: Final = "gen_ai.embeddings.dimension_count"
+EMBEDDINGS_DIMENSION_COUNT: Final = "gen_ai.embeddings.dimension.count"
 TOKEN_TYPE: Final = "gen_ai.token.type"
 ERROR_TYPE: Final = "error.type"
-# the grouping of the commercial probe's LLM trace view (LLM, CHAIN, RETRIEVER, ...)
-SPAN_KIND: Final = "gen_ai.span.kind"
-# ours: non-message content (chain, agent and embedding inputs and outputs), as JSON
-INPUT_VALUE: Final = "llm_instrument.input"
-OUTPUT_VALUE: Final = "llm_instrument.output"
+# OpenInference's names, read by Phoenix (which takes them over its own conversion of the
+# gen_ai.* attributes): the span kind (LLM, CHAIN, ...), and non-message content (chain,
+# agent and embedding inputs and outputs) with its MIME type
+SPAN_KIND: Final = "openinference.span.kind"
+INPUT_VALUE: Final = "input.value"
+INPUT_MIME_TYPE: Final = "input.mime_type"
+OUTPUT_VALUE: Final = "output.value"
+OUTPUT_MIME_TYPE: Final = "output.mime_type"
+MIME_JSON: Final = "application/json"
 # ours: an in-process model (transformers, sentence-transformers): where and how it ran
 MODEL_DEVICE: Final = "llm_instrument.model.device"
 MODEL_DTYPE: Final = "llm_instrument.model.dtype"
@@ -64,10 +84,10 @@ REQUEST_PARAMETERS: Final[dict[str, str]] = {
     "stop": "gen_ai.request.stop_sequences",
     "stop_sequences": "gen_ai.request.stop_sequences",
     "seed": "gen_ai.request.seed",
-    "n": "gen_ai.request.choice_count",
-    "choice_count": "gen_ai.request.choice_count",
+    "n": "gen_ai.request.choice.count",
+    "choice_count": "gen_ai.request.choice.count",
     "encoding_formats": "gen_ai.request.encoding_formats",
-    "num_return_sequences": "gen_ai.request.choice_count",
+    "num_return_sequences": "gen_ai.request.choice.count",
     "do_sample": "llm_instrument.request.do_sample",
     "num_beams": "llm_instrument.request.num_beams",
 }
@@ -120,7 +140,7 @@ TOKEN_OUTPUT: Final = "output"
 
 
 class SpanKind:
-    """Values of ``gen_ai.span.kind``."""
+    """Values of ``openinference.span.kind``."""
 
     LLM: Final = "LLM"
     CHAIN: Final = "CHAIN"
@@ -128,11 +148,14 @@ class SpanKind:
     EMBEDDING: Final = "EMBEDDING"
     TOOL: Final = "TOOL"
     AGENT: Final = "AGENT"
-    RERANKER: Final = "RERANKER"
+
+
+# the kinds whose nested spans are one call (see ``nesting``)
+MODEL_KINDS: Final = frozenset((SpanKind.LLM, SpanKind.EMBEDDING))
 
 
 class Operation:
-    """Values of ``gen_ai.operation.name`` (the conventions' plus ``chain``/``retrieval``)."""
+    """Values of ``gen_ai.operation.name`` (all the conventions')."""
 
     CHAT: Final = "chat"
     TEXT_COMPLETION: Final = "text_completion"
@@ -140,6 +163,5 @@ class Operation:
     EMBEDDINGS: Final = "embeddings"
     EXECUTE_TOOL: Final = "execute_tool"
     INVOKE_AGENT: Final = "invoke_agent"
+    INVOKE_WORKFLOW: Final = "invoke_workflow"
     RETRIEVAL: Final = "retrieval"
-    CHAIN: Final = "chain"
-    RERANK: Final = "rerank"

@@ -33,14 +33,7 @@ from llm_instrument.genai.facts import Message, ToolCall, model_label
 from llm_instrument.genai.handle import MODEL_KEYS, Handle
 
 _SCOPE = "llm_instrument.genai"
-_CLIENT_KINDS = frozenset(
-    (
-        names.SpanKind.LLM,
-        names.SpanKind.EMBEDDING,
-        names.SpanKind.RETRIEVER,
-        names.SpanKind.RERANKER,
-    )
-)
+_CLIENT_KINDS = frozenset((names.SpanKind.LLM, names.SpanKind.EMBEDDING, names.SpanKind.RETRIEVER))
 
 
 class _Providers:
@@ -79,9 +72,11 @@ def start_llm(
     attributes: Mapping[str, Any] | None = None,
     parent: otel_context.Context | None = None,
     stream: bool = False,
+    conversation_id: str | None = None,
 ) -> Handle:
     """A model call (``chat``, ``text_completion``, ``generate_content``). ``name`` names a
-    wrapper that does not know its model; the model that runs beneath it names it later."""
+    wrapper that does not know its model; the model that runs beneath it names it later.
+    ``conversation_id``: the session or thread the call belongs to."""
     return _open(
         names.SpanKind.LLM,
         operation,
@@ -90,7 +85,7 @@ def start_llm(
         name=name,
         request=request,
         inputs=inputs,
-        attributes=attributes,
+        attributes=_with({names.CONVERSATION_ID: conversation_id}, attributes),
         parent=parent,
         stream=stream,
     )
@@ -162,16 +157,29 @@ def start_agent(
     name: str,
     *,
     inputs: Any = None,
+    agent_id: str | None = None,
+    description: str | None = None,
+    conversation_id: str | None = None,
     attributes: Mapping[str, Any] | None = None,
     parent: otel_context.Context | None = None,
 ) -> Handle:
-    """An agent run (``invoke_agent``)."""
+    """An agent run (``invoke_agent {name}``): ``gen_ai.agent.name``/``.id``/``.description``,
+    its input and output as messages (Jaeger) and as ``input.value``/``output.value``
+    (Phoenix)."""
     return _open(
         names.SpanKind.AGENT,
         names.Operation.INVOKE_AGENT,
         name=name,
         inputs=inputs,
-        attributes=attributes,
+        attributes=_with(
+            {
+                names.AGENT_NAME: name or None,
+                names.AGENT_ID: agent_id,
+                names.AGENT_DESCRIPTION: description or None,
+                names.CONVERSATION_ID: conversation_id,
+            },
+            attributes,
+        ),
         parent=parent,
     )
 
@@ -180,18 +188,29 @@ def start_chain(
     name: str,
     *,
     inputs: Any = None,
+    conversation_id: str | None = None,
     attributes: Mapping[str, Any] | None = None,
     parent: otel_context.Context | None = None,
 ) -> Handle:
-    """A chain or workflow step that is neither a model, a tool, a retriever nor an agent."""
+    """A chain or workflow step that is neither a model, a tool, a retriever nor an agent:
+    the conventions' ``invoke_workflow {name}`` with ``gen_ai.workflow.name``, its input and
+    output as for an agent."""
     return _open(
         names.SpanKind.CHAIN,
-        names.Operation.CHAIN,
+        names.Operation.INVOKE_WORKFLOW,
         name=name,
         inputs=inputs,
-        attributes=attributes,
+        attributes=_with(
+            {names.WORKFLOW_NAME: name or None, names.CONVERSATION_ID: conversation_id},
+            attributes,
+        ),
         parent=parent,
     )
+
+
+def _with(ours: dict[str, Any], given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The entry point's own attributes, the caller's on top."""
+    return {**ours, **given} if given else ours
 
 
 def _noop(kind: str, parent: otel_context.Context | None) -> Handle:
@@ -243,8 +262,6 @@ def _start_span(
         attrs[names.REQUEST_MODEL] = labels[names.REQUEST_MODEL] = model
     if kind == names.SpanKind.TOOL and name:
         attrs[names.TOOL_NAME] = name
-    elif kind == names.SpanKind.AGENT and name:
-        attrs[names.AGENT_NAME] = name
     if stream:
         attrs[names.REQUEST_STREAM] = True
     if request:
@@ -260,7 +277,10 @@ def _start_span(
     key = MODEL_KEYS.get(kind)
     outer = otel_context.get_value(key, ctx) if key is not None else None
     child_ctx = trace.set_span_in_context(span, ctx)
-    handle = Handle(span, kind, child_ctx, labels, outer if isinstance(outer, Handle) else None)
+    outer = outer if isinstance(outer, Handle) else None
+    handle = Handle(
+        span, kind, child_ctx, labels, outer, name if kind in names.MODEL_KINDS else None
+    )
     if key is not None:
         handle._context = otel_context.set_value(key, handle, child_ctx)
     if inputs is not None and span.is_recording():

@@ -14,7 +14,7 @@ from typing import Any
 from opentelemetry.trace import Span, Status, StatusCode
 
 from llm_instrument.genai import content, names
-from llm_instrument.genai.facts import Document, Message, ToolCall, model_label
+from llm_instrument.genai.facts import Document, Message, ToolCall, Usage, model_label
 
 
 def clean(attributes: Mapping[str, Any]) -> dict[str, Any]:
@@ -35,6 +35,28 @@ def _split_messages(inputs: Sequence[Message]) -> tuple[list[Message], list[Mess
     return system, others
 
 
+def _as_messages(value: Any, role: str, reason: str | None = None) -> Sequence[Message] | None:
+    """``value`` as messages, if it is text or messages (None otherwise)."""
+    if isinstance(value, str):
+        return (Message(role, value, finish_reason=reason),)
+    if isinstance(value, Message):
+        return (value,)
+    if isinstance(value, Sequence) and value and all(isinstance(m, Message) for m in value):
+        return value
+    return None
+
+
+def _write_value(span: Span, kind: str, value: Any, limit: int, output: bool) -> None:
+    """Non-message content as OpenInference's ``input.value``/``output.value`` (what Phoenix
+    shows in its Input and Output columns), with the JSON MIME type when it is JSON."""
+    text, is_json = content.value_text(value, limit)
+    span.set_attribute(names.OUTPUT_VALUE if output else names.INPUT_VALUE, text)
+    if is_json:
+        span.set_attribute(
+            names.OUTPUT_MIME_TYPE if output else names.INPUT_MIME_TYPE, names.MIME_JSON
+        )
+
+
 def write_inputs(span: Span, kind: str, inputs: Any, policy: content.Policy) -> None:
     limit = policy.limit
     if kind == names.SpanKind.TOOL and isinstance(inputs, ToolCall):
@@ -46,13 +68,9 @@ def write_inputs(span: Span, kind: str, inputs: Any, policy: content.Policy) -> 
     if not policy.capture or inputs is None:
         return
     if kind == names.SpanKind.LLM:
-        messages: Sequence[Message]
-        if isinstance(inputs, str):
-            messages = (Message("user", inputs),)
-        elif isinstance(inputs, Sequence) and all(isinstance(m, Message) for m in inputs):
-            messages = inputs
-        else:
-            span.set_attribute(names.INPUT_VALUE, content.text(inputs, limit))
+        messages = _as_messages(inputs, "user")
+        if messages is None:
+            _write_value(span, kind, inputs, limit, output=False)
             return
         system, others = _split_messages(messages)
         if system:
@@ -63,7 +81,16 @@ def write_inputs(span: Span, kind: str, inputs: Any, policy: content.Policy) -> 
     elif kind == names.SpanKind.TOOL:
         span.set_attribute(names.TOOL_CALL_ARGUMENTS, content.text(inputs, limit))
     else:
-        span.set_attribute(names.INPUT_VALUE, content.text(inputs, limit))
+        _write_value(span, kind, inputs, limit, output=False)
+        if kind in _CONVERSING:
+            # Jaeger's GenAI tab shows an agent's or workflow's input only as messages
+            messages = _as_messages(inputs, "user") or (Message("user", inputs),)
+            span.set_attribute(names.INPUT_MESSAGES, content.messages_json(messages, limit))
+
+
+# agents and workflows: their input and output are messages too (the conventions' opt-in
+# gen_ai.input.messages/gen_ai.output.messages on invoke_agent and invoke_workflow spans)
+_CONVERSING = frozenset((names.SpanKind.AGENT, names.SpanKind.CHAIN))
 
 
 def write_outputs(
@@ -92,23 +119,45 @@ def write_outputs(
         return
     if not policy.capture:
         return
+    reasons = tuple(finish_reasons or ())
     if kind == names.SpanKind.LLM:
-        reason = finish_reasons[0] if finish_reasons else None
-        messages: Sequence[Message]
-        if isinstance(outputs, str):
-            messages = (Message("assistant", outputs, finish_reason=reason),)
-        elif isinstance(outputs, Message):
-            messages = (outputs,)
-        elif isinstance(outputs, Sequence) and all(isinstance(m, Message) for m in outputs):
-            messages = outputs
-        else:
-            span.set_attribute(names.OUTPUT_VALUE, content.text(outputs, limit))
+        messages = _as_messages(outputs, "assistant", reasons[0] if reasons else None)
+        if messages is None:
+            _write_value(span, kind, outputs, limit, output=True)
             return
-        span.set_attribute(names.OUTPUT_MESSAGES, content.messages_json(messages, limit))
+        span.set_attribute(
+            names.OUTPUT_MESSAGES, content.output_messages_json(messages, reasons, limit)
+        )
     elif kind == names.SpanKind.TOOL:
         span.set_attribute(names.TOOL_CALL_RESULT, content.text(outputs, limit))
     else:
-        span.set_attribute(names.OUTPUT_VALUE, content.text(outputs, limit))
+        _write_value(span, kind, outputs, limit, output=True)
+        if kind in _CONVERSING:
+            messages = _as_messages(outputs, "assistant") or (Message("assistant", outputs),)
+            # a workflow or agent that returned ended normally: "stop"
+            span.set_attribute(
+                names.OUTPUT_MESSAGES,
+                content.output_messages_json(messages, reasons or ("stop",), limit),
+            )
+
+
+_USAGE_NAMES = (
+    names.USAGE_INPUT_TOKENS,
+    names.USAGE_OUTPUT_TOKENS,
+    names.USAGE_CACHE_READ_INPUT_TOKENS,
+    names.USAGE_CACHE_CREATION_INPUT_TOKENS,
+    names.USAGE_REASONING_OUTPUT_TOKENS,
+)
+
+
+def usage_attributes(usage: Usage, counted: bool = True) -> dict[str, int]:
+    """The known counts of ``usage``: under the conventions' ``gen_ai.usage.*`` names on the
+    span that counts them for the call, else under ``llm_instrument.usage.*``."""
+    return {
+        name if counted else names.INNER_USAGE[name]: count
+        for name, count in zip(_USAGE_NAMES, usage.counts(), strict=True)
+        if count is not None
+    }
 
 
 def request_attributes(request: Mapping[str, Any]) -> dict[str, Any]:

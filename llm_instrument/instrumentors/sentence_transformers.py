@@ -44,10 +44,11 @@ def _begin_encode(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     from llm_instrument.instrumentors.transformers import _gpu_metrics as gpu_metrics
 
     inputs = args[0] if args else kwargs.get("inputs", kwargs.get("sentences"))
-    single = isinstance(inputs, str)
-    texts: list[str] | None = (
-        [inputs] if single else list(inputs) if isinstance(inputs, list | tuple) else None
-    )
+    texts: list[Any] | None = None
+    if isinstance(inputs, str):
+        texts = [inputs]
+    elif isinstance(inputs, list | tuple):
+        texts = list(inputs)
     attributes = _extract.placement(model)
     if str(attributes.get(names.MODEL_DEVICE, "")).startswith("cuda"):
         gpu_metrics.ensure_started()

@@ -34,7 +34,7 @@ from tests.support.processes import agent_env, free_port, get, serve
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_QUESTION = "How do I restart the thermostat without losing my settings?"  # chatbot GET /
-KIND = "gen_ai.span.kind"
+KIND = "openinference.span.kind"
 NEEDED = ("fastapi", "uvicorn", "requests", "langchain_core", "langchain_huggingface")
 missing = [name for name in NEEDED if importlib.util.find_spec(name) is None]
 needs_demo = pytest.mark.skipif(bool(missing), reason=f"demo extras not installed: {missing}")
@@ -231,7 +231,7 @@ def assert_rag(
     ]
     assert len(chains) == 1, f"expected one top chain under {request['name']}:\n{tree}"
     chain = chains[0]
-    assert chain["name"] == "chain rag", tree
+    assert chain["name"] == "invoke_workflow rag", tree
     retriever = trace.one("retriever", trace.descendants(chain, **{KIND: "RETRIEVER"}))
     assert trace.descendants(retriever, **{KIND: "EMBEDDING"}), f"no embedding span:\n{tree}"
     models = trace.descendants(chain, **{KIND: "LLM"})

@@ -109,7 +109,7 @@ def test_truncation_marks_how_much_was_cut(telemetry: Telemetry) -> None:
     config.reset(config.Settings(max_content_length=10))
     h = genai.start_chain("c", inputs="x" * 25)
     h.finish(outputs={"answer": "y" * 30})
-    a = telemetry.span("chain c").attributes or {}
+    a = telemetry.span("invoke_workflow c").attributes or {}
     assert a[names.INPUT_VALUE] == "x" * 10 + "...[truncated 15 chars]"
     assert json.loads(a[names.OUTPUT_VALUE]) == {"answer": "y" * 10 + "...[truncated 20 chars]"}
 
@@ -206,6 +206,28 @@ def test_local_model_paths_become_readable_names(
     genai.start_embedding(model=raw).finish()
     (span,) = telemetry.spans()
     assert span.name == f"embeddings {label}"
+    assert span.attributes["gen_ai.request.model"] == label  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("card", "label"),
+    [
+        (
+            "---\nlicense: apache-2.0\ntags:\n- x\n---\n\n# all-MiniLM-L6-v2\n\nText",
+            "all-MiniLM-L6-v2",
+        ),
+        ("# A sentence about the model\n", "model-folder"),  # a heading that is no name
+        ("no heading first\n# name-later\n", "model-folder"),
+    ],
+)
+def test_a_local_folder_is_named_by_its_model_card(
+    telemetry: Telemetry, tmp_path: Any, card: str, label: str
+) -> None:
+    folder = tmp_path / "model-folder"
+    folder.mkdir()
+    (folder / "README.md").write_text(card)
+    genai.start_embedding(model=str(folder)).finish()
+    (span,) = telemetry.spans()
     assert span.attributes["gen_ai.request.model"] == label  # type: ignore[index]
 
 

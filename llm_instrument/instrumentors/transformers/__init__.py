@@ -3,7 +3,8 @@
 Wrapped, each when the module defining it is first imported (transformers loads lazily):
 - ``GenerationMixin.generate`` (``transformers.generation.utils``): an LLM span per call,
   ``text_completion`` (``chat`` after ``apply_chat_template``), provider ``huggingface``,
-  request parameters, batch size, device, dtype; exact input/output tokens from the tensors;
+  request parameters, batch size, device, dtype; exact input/output tokens from the tensors
+  (``StoppingCriteriaList.__call__``, once per generated token, says where each row ended);
   time to first token, time per output token and tokens per second (``gen_ai.server.*``
   metrics as well); peak GPU memory and device name on CUDA, with no added synchronisation
   (``_gpu``). Streamer use and generation in a background thread are covered (the threading
@@ -41,6 +42,11 @@ _WRAPPING = Wrapping(
             "transformers.generation.utils",
             "GenerationMixin.generate",
             f"{_PACKAGE}._generate:wrap_generate",
+        ),
+        Wrap(
+            "transformers.generation.stopping_criteria",
+            "StoppingCriteriaList.__call__",
+            f"{_PACKAGE}._generate:wrap_stopping_criteria",
         ),
         Wrap(
             "transformers.pipelines.base",

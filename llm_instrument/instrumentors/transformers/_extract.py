@@ -6,7 +6,8 @@ Stateless helpers plus two small, bounded memories:
 - where a chat template was applied and not yet consumed by a ``generate()`` (keyed by trace
   id, else thread), so that call reads as ``chat`` instead of ``text_completion``.
 Token counts come from the tensors only: input = attention-mask ones (else non-padding ids),
-output = new ids up to and including the first end-of-sequence id of each row.
+output = new ids of each row up to the step its stopping criteria said it was done (eos, a
+stop string, any criterion), else up to and including its first end-of-sequence id.
 """
 
 from __future__ import annotations
@@ -75,6 +76,16 @@ def generation_request(model: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return request
 
 
+def new_token_cap(request: Mapping[str, Any], prompt_len: int) -> int | None:
+    """How many new tokens the length limit allows (``max_new_tokens``, else ``max_length``
+    less the prompt), from ``generation_request``'s result."""
+    if "max_new_tokens" in request:
+        return int(request["max_new_tokens"])
+    if "max_tokens" in request:
+        return int(request["max_tokens"]) - prompt_len
+    return None
+
+
 def special_ids(model: Any, kwargs: Mapping[str, Any]) -> tuple[list[int], int | None]:
     """(end-of-sequence ids, padding id) from the call or the generation config."""
     config = kwargs.get("generation_config") or getattr(model, "generation_config", None)
@@ -109,28 +120,45 @@ def input_token_count(input_ids: Any, attention_mask: Any, pad: int | None) -> A
     return torch.full((), input_ids.numel(), dtype=torch.long, device=input_ids.device)
 
 
-def output_token_rows(new_ids: Any, eos_ids: list[int]) -> tuple[Any, Any]:
-    """Per returned sequence: (tokens generated up to and including the first eos, ended by
-    eos?), as tensors on the ids' device. Padding after the eos is not counted."""
+def output_token_rows(
+    new_ids: Any, eos_ids: list[int], done: Any = None, cap: int | None = None
+) -> tuple[Any, Any]:
+    """Per returned sequence: (real tokens generated, stopped on its own rather than by the
+    length cap?), as tensors on the ids' device.
+
+    ``done`` (steps x rows, bool): what the stopping criteria said after each step (see
+    ``_generate``). A row's real tokens end at the first step it was done: eos, a stop
+    string, any criterion; what follows is padding (which may be the eos id itself). A row
+    done at the last step stopped on its own if its last token is an eos or the length cap
+    (``cap`` new tokens) was not reached. Without ``done`` (beam search, an old version):
+    tokens up to and including the first eos id."""
     import torch
 
     rows, length = new_ids.shape[0], new_ids.shape[1]
-    if length == 0 or not eos_ids:
-        full = torch.full((rows,), length, dtype=torch.long, device=new_ids.device)
+    if length == 0:
+        full = torch.zeros(rows, dtype=torch.long, device=new_ids.device)
         return full, torch.zeros(rows, dtype=torch.bool, device=new_ids.device)
     # compare with Python scalars (kernel arguments): a tensor of ids built here would be a
     # host-to-device copy, which synchronises
-    is_end = new_ids == eos_ids[0]
-    for other in eos_ids[1:]:
-        is_end |= new_ids == other
+    is_end = torch.zeros_like(new_ids, dtype=torch.bool)
+    for eos in eos_ids:
+        is_end |= new_ids == eos
+    if done is not None and tuple(done.shape) == (length, rows):
+        ever = done.any(dim=0)
+        first = done.to(torch.int32).argmax(dim=0).to(torch.long)
+        counts = torch.where(ever, first + 1, torch.full_like(first, length))
+        last_is_end = is_end.gather(1, (counts - 1).unsqueeze(1)).squeeze(1)
+        if cap is not None and length < cap:
+            return counts, ever  # the cap did not end the call: every done row stopped
+        return counts, ever & ((counts < length) | last_is_end)
     ended = is_end.any(dim=1)
     first_end = is_end.to(torch.int32).argmax(dim=1).to(torch.long)
     counts = torch.where(ended, first_end + 1, torch.full_like(first_end, length))
     return counts, ended
 
 
-def finish_reasons(ended: list[bool]) -> list[str]:
-    return ["stop" if flag else "length" for flag in ended]
+def finish_reasons(stopped: list[bool]) -> list[str]:
+    return ["stop" if flag else "length" for flag in stopped]
 
 
 # -- tokenizers by model path, chat-template marks -------------------------------------------
@@ -185,6 +213,19 @@ def take_chat_mark() -> bool:
 
 def decode(tokenizer: Any, rows: Any) -> list[str]:
     return list(tokenizer.batch_decode(rows, skip_special_tokens=True))
+
+
+def decode_rendered(tokenizer: Any, rows: Any, attention_mask: Any) -> list[str]:
+    """Prompts rendered by a chat template, as the model saw them: the template's special
+    tokens (``<|im_start|>``...) kept, the batch's padding left out."""
+    masks = attention_mask.tolist() if attention_mask is not None else None
+    pad = getattr(tokenizer, "pad_token_id", None)
+    texts = []
+    for index, row in enumerate(rows.tolist()):
+        keep = masks[index] if masks is not None else [token != pad for token in row]
+        ids = [token for token, kept in zip(row, keep, strict=False) if kept]
+        texts.append(str(tokenizer.decode(ids, skip_special_tokens=False)))
+    return texts
 
 
 def wrap_from_pretrained(

@@ -1,15 +1,17 @@
 """``GenerationMixin.generate``: one LLM span per call with exact tokens and first-token time.
 
-Before the call: model, request parameters, batch size, device and dtype; a stopping
-criterion that never stops is appended to the call (called after each step, it notes when the
-first new token exists: the host clock on CPU, a CUDA event on GPU; it reads no tensor and
-costs one boolean ``|`` per step, where a logits processor would cost transformers'
-``inspect.signature`` per step); a user streamer
-is proxied so that its ``end()`` reaches the consumer only after the span has its usage
-(LangChain's streaming ends its own span when the streamer ends). After the call: token
-counts from the returned tensors (see ``_extract``), on CPU at once, on CUDA through a
-non-blocking readback (see ``_gpu``). Decoded text only with content capture on, when the
-tokenizer is known and the tensors are on the host.
+Before the call: model, request parameters, batch size, device and dtype; the call is put in
+the context, where the wrapper of ``StoppingCriteriaList.__call__`` (run once per generated
+token, on the thread that generates) finds it: the first step marks when the first new token
+exists (the host clock on CPU, a CUDA event on GPU), and every step keeps the criteria's
+per-row verdict, a device tensor, unread, so a row's real tokens end where it was done
+whatever stopped it (eos, ``stop_strings``, a custom criterion) and the padding after it is
+not counted. A user streamer is proxied so that its ``end()`` reaches the consumer only after
+the span has its usage (LangChain's streaming ends its own span when the streamer ends).
+After the call: token counts from the returned tensors (see ``_extract``), on CPU at once, on
+CUDA through a non-blocking readback (see ``_gpu``). Decoded text only with content capture
+on, when the tokenizer is known and the tensors are on the host; a prompt rendered by a chat
+template is recorded as the text it is (``genai.Prompt``), not as a user turn.
 """
 
 from __future__ import annotations
@@ -29,33 +31,25 @@ from llm_instrument.instrumentors.transformers import _extract, _gpu
 from llm_instrument.instrumentors.transformers import _gpu_metrics as gpu_metrics
 
 PIPELINE_KEY = context.create_key("llm_instrument.transformers.pipeline")
-_processor_class: type | None = None
+CALL_KEY = context.create_key("llm_instrument.transformers.generate")
+_MAX_STEPS_KEPT = 16384  # verdicts kept per call; past it, counts fall back to the eos rule
 
 
-def _first_token_processor() -> Any:
-    """A ``StoppingCriteria`` subclass, built on first use (transformers is loaded by then)."""
-    global _processor_class
-    if _processor_class is None:
-        from transformers.generation.stopping_criteria import StoppingCriteria
-
-        class _FirstTokenTimer(StoppingCriteria):
-            """Never stops; notes when the first new token exists and counts the steps."""
-
-            def __init__(self) -> None:
-                self.first_ns: int | None = None
-                self.event: Any = None
-                self.steps = 0
-
-            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
-                self.steps += 1
-                if self.first_ns is None:
-                    self.first_ns = time.perf_counter_ns()
-                    if input_ids.is_cuda:
-                        self.event = _gpu.new_event(input_ids.device)
-                return False
-
-        _processor_class = _FirstTokenTimer
-    return _processor_class()
+def wrap_stopping_criteria(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """One generation step of a traced ``generate()``: note it and keep the verdict."""
+    call = context.get_value(CALL_KEY)
+    if not isinstance(call, _GenerateCall) or call.in_step:
+        return wrapped(*args, **kwargs)
+    call.in_step = True  # a criterion that is itself a list is not a step of its own
+    try:
+        is_done = wrapped(*args, **kwargs)
+    finally:
+        call.in_step = False
+    with guard("transformers: a generation step"):
+        call.step(args[0] if args else kwargs.get("input_ids"), is_done)
+    return is_done
 
 
 class StreamerProxy:
@@ -114,22 +108,27 @@ class _GenerateCall:
         self.on_cuda = device.type == "cuda"
         self.tokenizer = _extract.tokenizer_for(model) if settings.capture_content else None
         self.scope: Any = context.get_value(PIPELINE_KEY)
-        self.timer = None
-        if len(args) <= 3:  # stopping_criteria is the fourth positional parameter
-            self.timer = _first_token_processor()
-            given = self.kwargs.get("stopping_criteria")
-            from transformers.generation.stopping_criteria import StoppingCriteriaList
-
-            self.kwargs["stopping_criteria"] = StoppingCriteriaList([*(given or ()), self.timer])
+        self.in_step = False
+        self.steps = 0
+        self.first_ns: int | None = None
+        self.first_event: Any = None
+        self.verdicts: list[Any] | None = []
         # a pipeline above already holds the streamer's end until its own span is finished
         self.streamer = proxy_streamer(self.kwargs)
         streaming = self.streamer is not None or isinstance(
             self.kwargs.get("streamer"), StreamerProxy
         )
+        chat = _extract.take_chat_mark()
         inputs: Any = None
         if self.tokenizer is not None and self.input_ids is not None and not self.on_cuda:
-            texts = _extract.decode(self.tokenizer, self.input_ids)
-            inputs = texts[0] if batch == 1 else [genai.Message("user", t) for t in texts]
+            if chat:
+                texts = _extract.decode_rendered(
+                    self.tokenizer, self.input_ids, self.attention_mask
+                )
+                prompts: list[Any] = [genai.Prompt(t) for t in texts]
+            else:
+                prompts = _extract.decode(self.tokenizer, self.input_ids)
+            inputs = prompts[0] if batch == 1 else prompts
         attributes = {names.REQUEST_BATCH_SIZE: batch, **_extract.placement(model)}
         self.probe = None
         if self.on_cuda:
@@ -139,12 +138,13 @@ class _GenerateCall:
             self.probe = _gpu.CudaProbe(device, reset)
             gpu_metrics.ensure_started()
             attributes[names.GPU_NAME] = self.probe.device_name()
-        chat = _extract.take_chat_mark()
+        request = _extract.generation_request(model, kwargs)
+        self.cap = _extract.new_token_cap(request, self.prompt_len)
         self.handle = genai.start_llm(
             genai.Operation.CHAT if chat else genai.Operation.TEXT_COMPLETION,
             provider=_extract.PROVIDER,
             model=_extract.model_name(model),
-            request=_extract.generation_request(model, kwargs),
+            request=request,
             inputs=inputs,
             attributes=attributes,
             stream=streaming,
@@ -157,6 +157,20 @@ class _GenerateCall:
         self.end_event: Any = None
         self.peak: int | None = None
 
+    def step(self, input_ids: Any, is_done: Any) -> None:
+        """After each generated token: the first one's time, the criteria's verdict."""
+        self.steps += 1
+        if self.first_ns is None:
+            self.first_ns = time.perf_counter_ns()
+            if input_ids is not None and input_ids.is_cuda:
+                self.first_event = _gpu.new_event(input_ids.device)
+        verdicts = self.verdicts
+        if verdicts is not None:
+            if len(verdicts) < _MAX_STEPS_KEPT and getattr(is_done, "dim", None) is not None:
+                verdicts.append(is_done)
+            else:
+                self.verdicts = None
+
     # -- after the call ----------------------------------------------------------------------
     def succeeded(self, result: Any) -> None:
         self.end_ns = time.perf_counter_ns()
@@ -166,7 +180,13 @@ class _GenerateCall:
                 self._finish(None)
                 return
             self.new_ids = sequences[:, self.prompt_len :]
-            counts, ended = _extract.output_token_rows(self.new_ids, self.eos_ids)
+            done = None
+            if self.verdicts and len(self.verdicts) == self.new_ids.shape[1]:
+                import torch
+
+                done = torch.stack(self.verdicts)  # one device op, read back with the counts
+            self.verdicts = None
+            counts, ended = _extract.output_token_rows(self.new_ids, self.eos_ids, done, self.cap)
             prompt = self.input_ids
             if prompt is None:
                 in_count = counts.new_zeros(())
@@ -223,7 +243,7 @@ class _GenerateCall:
             self._release()
 
     def _report(self, values: list[int] | None) -> None:
-        handle, timer = self.handle, self.timer
+        handle = self.handle
         if values is None:
             handle.finish()
             return
@@ -232,16 +252,16 @@ class _GenerateCall:
         out_tokens = sum(counts)
         usage = genai.Usage(in_tokens if self.input_ids is not None else None, out_tokens)
         handle.set_usage(usage)
-        first_ns = timer.first_ns if timer else None
+        first_ns = self.first_ns
         end_ns = self.end_ns
-        if self.probe is not None and timer is not None:
-            first_device = self.probe.elapsed_ns(timer.event)
+        if self.probe is not None and first_ns is not None:
+            first_device = self.probe.elapsed_ns(self.first_event)
             total_device = self.probe.elapsed_ns(self.end_event)
             if first_device is not None:
                 first_ns = self.start_ns + first_device
             if total_device is not None:
                 end_ns = self.start_ns + total_device
-        steps = timer.steps if timer else max(counts, default=0)
+        steps = self.steps or max(counts, default=0)
         first_s = per_token_s = None
         if first_ns is not None:
             handle.first_chunk(at=first_ns)
@@ -281,7 +301,7 @@ def wrap_generate(
         call = _GenerateCall(instance, args, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
-    token = context.attach(call.handle.context)
+    token = context.attach(context.set_value(CALL_KEY, call, call.handle.context))
     try:
         result = wrapped(*args, **call.kwargs)
     except BaseException as exc:

@@ -73,16 +73,19 @@ def _messages(chat: Any) -> list[genai.Message]:
     return [genai.Message(str(m.get("role")), m.get("content")) for m in messages]
 
 
-def _llm_inputs(value: Any) -> tuple[bool, Any]:
-    """(is a chat, inputs fact) for a text-generation pipeline's first argument."""
+def _llm_inputs(value: Any, rendered: bool) -> tuple[bool, Any]:
+    """(is a chat, inputs fact) for a text-generation pipeline's first argument; ``rendered``:
+    its text came out of a chat template (LangChain's ``ChatHuggingFace``), so it is recorded
+    as the prompt it is, not as a user turn."""
     if isinstance(value, str):
-        return False, value
+        return rendered, genai.Prompt(value) if rendered else value
     if _is_chat(value):
         return True, _messages(value)
     if isinstance(value, list | tuple) and value and all(_is_chat(v) for v in value):
         return True, [m for chat in value for m in _messages(chat)]
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        return False, [genai.Message("user", v) for v in value]
+        # several prompts are not one conversation: the list, as the value it is
+        return rendered, [genai.Prompt(v) for v in value] if rendered else list(value)
     return False, None
 
 
@@ -129,8 +132,7 @@ class _PipelineCall:
                 attributes=attributes,
             )
         else:
-            chat, inputs = _llm_inputs(first)
-            chat = chat or _extract.has_chat_mark()  # a prompt rendered by a chat template
+            chat, inputs = _llm_inputs(first, rendered=_extract.has_chat_mark())
             params = {**getattr(pipe, "_forward_params", {}), **kwargs}
             prepare = getattr(pipe, "_prepare_generate_kwargs", None)
             if callable(prepare):  # transformers 5: the pipeline's own defaults for this call
