@@ -13,7 +13,8 @@
   the form ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` is parsed into tool
   calls, as real OpenAI-compatible servers do for Hermes-style models.
 
-One model call runs at a time (a lock): a small CPU model gains nothing from running two.
+One model call runs at a time (a lock, held by the thread that generates): a small CPU
+model gains nothing from running two.
 Plain transformers and sentence-transformers code: nothing here knows it may be traced.
 """
 
@@ -292,23 +293,25 @@ class Engine:
         result: dict[str, Any] = {}
 
         def run() -> None:
-            try:
-                result["output"] = self.model.generate(**kwargs)
-            except Exception as exc:  # handed to the request below
-                result["error"] = exc
-                streamer.end()
+            # the generating thread holds the lock, not the consumer: a consumer left
+            # suspended (a client gone mid-stream) cannot keep the model from others
+            with self._lock:
+                self._seed(params)
+                try:
+                    result["output"] = self.model.generate(**kwargs)
+                except Exception as exc:  # handed to the request below
+                    result["error"] = exc
+                    streamer.end()
 
-        with self._lock:
-            self._seed(params)
-            worker = threading.Thread(target=run, name="generate", daemon=True)
-            worker.start()
-            try:
-                for piece in streamer:
-                    if piece:
-                        yield piece
-            finally:
-                cancelled.set()  # a no-op once generation has ended by itself
-                worker.join()
+        worker = threading.Thread(target=run, name="generate", daemon=True)
+        worker.start()
+        try:
+            for piece in streamer:
+                if piece:
+                    yield piece
+        finally:
+            cancelled.set()  # a no-op once generation has ended by itself
+            worker.join()
         if "error" in result:
             raise result["error"]
         yield self._finish(result["output"], prompt_tokens, params, tools)

@@ -28,13 +28,14 @@ pytest.importorskip("openai")
 pytest.importorskip("transformers")
 pytest.importorskip("fastapi")
 
+from llm_instrument.genai import names
 from tests.support.otlp_receiver import OTLPReceiver
 from tests.support.processes import agent_env, free_port, run_traced, serve
 
 REPO = Path(__file__).resolve().parents[2]
 APPS = REPO / "tests" / "apps"
 MODEL = "tiny"
-KIND = "gen_ai.span.kind"
+KIND = names.SPAN_KIND  # the span-kind attribute, as the core writes it
 QUESTION = "What is the weather in Paris?"  # as tests/apps/openai_client.py asks it
 TOOL_ANSWER = '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'
 
@@ -352,7 +353,7 @@ def test_embeddings_span_with_exact_input_tokens(scenario: Any, tool_model: Path
     a = call["attributes"]
     assert call["name"] == f"embeddings {MODEL}-embeddings"
     assert a[KIND] == "EMBEDDING" and a["gen_ai.provider.name"] == "openai"
-    assert a["gen_ai.embeddings.dimension_count"] == result["dimension"] == 64
+    assert a[names.EMBEDDINGS_DIMENSION_COUNT] == result["dimension"] == 64
     tokenizer = AutoTokenizer.from_pretrained(tool_model)
     counted = sum(
         len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in ("hello world", "the fox")
