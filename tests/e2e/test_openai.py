@@ -11,8 +11,10 @@ with the usage the SDK handed back on the client span and the same exact token c
 the server's ``generate()`` span. The tiny model is trained here, in a second or two, to
 answer the weather question with a Hermes-style tool call, so the tool-call scenario is
 deterministic; every other answer is whatever the random model writes (never asserted).
-The module runs with the newest openai 3.x (``.venv``) and, through ``.ci/openai-2x``, with
-the last 2.x.
+LangChain's ``ChatOpenAI``/``OpenAIEmbeddings`` over the same SDK must be one model call
+with one usage (the outermost span carries it, the token metrics count it once). The
+module runs with the newest openai 3.x (``.venv``) and, through ``.ci/openai-2x``, with the
+last 2.x.
 """
 
 from __future__ import annotations
@@ -441,3 +443,89 @@ def test_error_status_and_type(scenario: Any) -> None:
         "http.response.status_code", http["attributes"].get("http.status_code")
     )
     assert status == 404
+
+
+# -- LangChain's ChatOpenAI and OpenAIEmbeddings over the same SDK --------------------------
+
+
+@pytest.fixture(scope="module")
+def langchain_run(
+    receiver: OTLPReceiver, model_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, dict[str, Any]], Spans, list[dict[str, Any]]]:
+    """``tests/apps/openai_langchain.py`` once: (results, spans, its metrics exports)."""
+    pytest.importorskip("langchain_openai")
+    receiver.clear()
+    env = agent_env(
+        receiver.endpoint,
+        OTEL_SERVICE_NAME="openai-langchain",
+        OPENAI_BASE_URL=model_server,
+        OPENAI_MODEL=MODEL,
+    )
+    cwd = tmp_path_factory.mktemp("langchain")
+    done = run_traced(["python", str(APPS / "openai_langchain.py")], env, cwd=cwd, timeout=300)
+    assert done.returncode == 0, done.stderr
+    results = {r["scenario"]: r for r in map(json.loads, done.stdout.splitlines())}
+
+    def complete(spans: list[dict[str, Any]]) -> bool:
+        posts = [s for s in spans if s["name"] == "POST" and s["kind"] == "CLIENT"]
+        answered = {s["parent_span_id"] for s in spans if s["kind"] == "SERVER"}
+        return len(posts) >= 4 and all(p["span_id"] in answered for p in posts)
+
+    spans = Spans(receiver.wait_for(complete, timeout=60))
+    with receiver._lock:
+        metrics = [
+            m for m in receiver.metrics if m["resource"].get("service.name") == "openai-langchain"
+        ]
+    return results, spans, metrics
+
+
+def _token_sums(metrics: list[dict[str, Any]]) -> dict[str, float]:
+    """The last export's cumulative ``gen_ai.client.token.usage`` sums, by token type."""
+    exported = [m for m in metrics if m["name"] == "gen_ai.client.token.usage"]
+    assert exported, "no token usage metric exported"
+    sums: dict[str, float] = {}
+    for point in exported[-1]["points"]:
+        kind = point["attributes"]["gen_ai.token.type"]
+        sums[kind] = sums.get(kind, 0) + point["sum"]
+    return sums
+
+
+@pytest.mark.parametrize("name", ["invoke", "stream", "ainvoke"])
+def test_chat_openai_is_one_model_call_with_one_usage(langchain_run: Any, name: str) -> None:
+    results, spans, _ = langchain_run
+    root = spans.scenario(name, results[name]["trace_id"])
+    outer = spans.child(root, **{KIND: "LLM"})  # LangChain's ChatOpenAI run
+    inner = spans.checked(spans.child(outer, **{KIND: "LLM"}))  # the SDK call beneath it
+    reported = results[name]["usage"]
+    expected = {
+        "input_tokens": reported["input_tokens"],
+        "output_tokens": reported["output_tokens"],
+    }
+    client_side = [s for s in spans.spans if s["trace_id"] == root["trace_id"] and usage_of(s)]
+    client_side = [s for s in client_side if s["resource"]["service.name"] == "openai-langchain"]
+    # viewers sum gen_ai.usage.* over spans: on the client only the outermost carries it
+    assert client_side == [outer], spans.render(root)
+    assert usage_of(outer) == expected == usage_of(spans.generate(inner))
+    if name == "stream":
+        assert inner["attributes"]["gen_ai.request.stream"] is True
+        assert "gen_ai.response.time_to_first_chunk" in outer["attributes"]
+
+
+def test_openai_embeddings_under_langchain(langchain_run: Any) -> None:
+    results, spans, _ = langchain_run
+    root = spans.scenario("embed", results["embed"]["trace_id"])
+    outer = spans.child(root, **{KIND: "EMBEDDING"})
+    inner = spans.checked(spans.child(outer, **{KIND: "EMBEDDING"}))
+    assert usage_of(outer) and not usage_of(inner)
+    assert inner["attributes"][names.EMBEDDINGS_DIMENSION_COUNT] == results["embed"]["dimension"]
+
+
+def test_token_metrics_count_each_call_once(langchain_run: Any) -> None:
+    results, spans, metrics = langchain_run
+    chats = ("invoke", "stream", "ainvoke")
+    expected_input = sum(results[n]["usage"]["input_tokens"] for n in chats)
+    expected_output = sum(results[n]["usage"]["output_tokens"] for n in chats)
+    embed_root = spans.scenario("embed", results["embed"]["trace_id"])
+    embedded = usage_of(spans.child(embed_root, **{KIND: "EMBEDDING"}))["input_tokens"]
+    sums = _token_sums(metrics)
+    assert sums == {"input": expected_input + embedded, "output": expected_output}
