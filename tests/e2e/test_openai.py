@@ -472,10 +472,8 @@ def langchain_run(
         return len(posts) >= 4 and all(p["span_id"] in answered for p in posts)
 
     spans = Spans(receiver.wait_for(complete, timeout=60))
-    with receiver._lock:
-        metrics = [
-            m for m in receiver.metrics if m["resource"].get("service.name") == "openai-langchain"
-        ]
+    exports = list(receiver.metrics)  # the program has exited: its last export is in
+    metrics = [m for m in exports if m["resource"].get("service.name") == "openai-langchain"]
     return results, spans, metrics
 
 
