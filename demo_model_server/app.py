@@ -74,6 +74,7 @@ class _Body(BaseModel):
     stop: str | list[str] | None = None
     seed: int | None = None
     n: int = 1
+    repetition_penalty: float | None = None  # not OpenAI's; vLLM and others accept it
     stream: bool = False
     stream_options: dict[str, Any] | None = None
 
@@ -82,7 +83,10 @@ class _Body(BaseModel):
             raise ApiError(400, "only n=1 is supported")
         wanted = self.max_completion_tokens or self.max_tokens or engine.max_tokens
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-        return Params(min(wanted, engine.max_tokens), self.temperature, self.top_p, stop, self.seed)
+        return Params(
+            min(wanted, engine.max_tokens), self.temperature, self.top_p, stop, self.seed,
+            self.repetition_penalty,
+        )  # fmt: skip
 
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.get("include_usage"))

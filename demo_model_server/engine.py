@@ -4,8 +4,9 @@
   (``MODEL_SERVER_GGUF``, converted by transformers when the server starts), served under
   ``MODEL_SERVER_MODEL_NAME`` (default: the folder's or file's name).
 - Embeddings: a sentence-transformers folder (``MODEL_SERVER_EMBEDDING_PATH``, served under
-  its folder name); without one, the language model's last hidden states, mean-pooled over
-  the attention mask and L2-normalised (served under ``<model>-embeddings``).
+  ``MODEL_SERVER_EMBEDDING_NAME``, default its folder's name); without one, the language
+  model's last hidden states, mean-pooled over the attention mask and L2-normalised (served
+  under ``<model>-embeddings``).
 - Token counts are exact: prompt tokens are the tokenized prompt, completion tokens are the
   new tokens ``generate()`` returned, up to and including the end-of-sequence token.
 - Tools: when a request has ``tools`` and the chat template does not render them, they are
@@ -61,6 +62,7 @@ class Params:
     top_p: float | None = None
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    repetition_penalty: float | None = None
 
     def generate_kwargs(self) -> dict[str, Any]:
         sample = bool(self.temperature) and (self.temperature or 0) > 0
@@ -73,6 +75,8 @@ class Params:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if self.stop:
             kwargs["stop_strings"] = self.stop
+        if self.repetition_penalty is not None:
+            kwargs["repetition_penalty"] = self.repetition_penalty
         return kwargs
 
 
@@ -195,7 +199,10 @@ class Engine:
             from sentence_transformers import SentenceTransformer
 
             self._embedder = SentenceTransformer(embedding_path, device=self.device)
-            self.embedding_name = Path(embedding_path).resolve().name
+            folder = Path(embedding_path)
+            self.embedding_name = os.environ.get("MODEL_SERVER_EMBEDDING_NAME") or (
+                folder.parent.name if folder.name == "model" else folder.name
+            )
         else:
             self.embedding_name = f"{self.name}-embeddings"
 

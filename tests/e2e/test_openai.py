@@ -108,8 +108,9 @@ def train_tool_model(folder: Path) -> Path:
 class Spans:
     """Received spans, with the lookups the assertions need."""
 
-    def __init__(self, spans: list[dict[str, Any]]) -> None:
+    def __init__(self, spans: list[dict[str, Any]], server: str = "model-server") -> None:
         self.spans = spans
+        self.server = server  # the model server's service name
 
     def children(self, span: dict[str, Any], **match: Any) -> list[dict[str, Any]]:
         return [
@@ -153,7 +154,7 @@ class Spans:
         assert http["name"] == "POST"
         assert http["scope"] == "opentelemetry.instrumentation.httpx"
         server = self.child(http, kind="SERVER")
-        assert server["resource"]["service.name"] == "model-server"
+        assert server["resource"]["service.name"] == self.server
         return span
 
     def server_request(self, call: dict[str, Any]) -> dict[str, Any]:
