@@ -10,6 +10,8 @@ exporting spans over OTLP/HTTP to a local sink (started here, discarding what it
 - ``bare``: the SDK, no instrumentation;
 - ``llm-instrument``: ``llm-instrument python bench/openai_overhead.py --child ...``, the way
   users run it (all plugins on, content capture on: an LLM span and an httpx span per call);
+- ``llm-instrument-no-http``: the same with the httpx plugins off, one span per call as the
+  peers make;
 - ``openllmetry``: ``opentelemetry-instrumentation-openai`` (Traceloop) with an SDK tracer
   provider, batch span processor and OTLP exporter (one span per call);
 - ``openinference``: ``openinference-instrumentation-openai``, the same pipeline.
@@ -32,6 +34,7 @@ import argparse
 import http.server
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -41,7 +44,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-MODES = ("bare", "llm-instrument", "openllmetry", "openinference")
+MODES = ("bare", "llm-instrument", "llm-instrument-no-http", "openllmetry", "openinference")
+# one span per call, as the peers make: the httpx plugins off
+NO_HTTP = {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "httpx,httpx2"}
 MESSAGES = [
     {"role": "system", "content": "You answer briefly."},
     {"role": "user", "content": "How long do cats sleep?"},
@@ -83,6 +88,12 @@ class _ModelServer(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     plain = json.dumps(REPLY).encode()
     streamed = _sse_body()
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out as two writes: without this, Nagle's algorithm and the
+        # client's delayed ACK add 40 ms to every reply
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
@@ -206,9 +217,11 @@ def main() -> None:
         python = args.peers_python if mode in ("openllmetry", "openinference") else sys.executable
         sizes = ["--calls", str(args.calls), "--repeats", str(args.repeats)]
         command = [python, __file__, "--child", mode, *sizes]
-        if mode == "llm-instrument":
+        mode_env = env
+        if mode.startswith("llm-instrument"):
             command = [str(Path(sys.executable).parent / "llm-instrument"), *command]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
+            mode_env = {**env, **NO_HTTP} if mode.endswith("no-http") else env
+        done = subprocess.run(command, env=mode_env, capture_output=True, text=True, cwd=ROOT)
         if done.returncode != 0:
             print(f"{mode}: failed or not installed\n{done.stderr[-1500:]}", file=sys.stderr)
             continue
@@ -224,7 +237,7 @@ def _report(
     results: dict[str, dict[str, list[tuple[float, float]]]], versions: set[str], exports: int
 ) -> None:
     print(f"openai {', '.join(sorted(versions))}; per call, wall us (min / median round), CPU us")
-    header = f"{'mode':<16}{'call':<8}{'min':>8}{'median':>8}{'cpu':>8}"
+    header = f"{'mode':<24}{'call':<8}{'min':>8}{'median':>8}{'cpu':>8}"
     print(f"{header}{'x bare':>9}{'+us':>8}{'cpu x bare':>12}{'cpu +us':>9}")
     bare = results.get("bare")
     for mode, kinds in results.items():
@@ -232,7 +245,7 @@ def _report(
             walls = [w for w, _ in rounds]
             cpu = statistics.median(c for _, c in rounds)
             low, mid = min(walls), statistics.median(walls)
-            line = f"{mode:<16}{kind:<8}{low:>8.0f}{mid:>8.0f}{cpu:>8.0f}"
+            line = f"{mode:<24}{kind:<8}{low:>8.0f}{mid:>8.0f}{cpu:>8.0f}"
             if bare is not None and mode != "bare":
                 base_mid = statistics.median(w for w, _ in bare[kind])
                 base_cpu = statistics.median(c for _, c in bare[kind])
