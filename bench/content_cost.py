@@ -51,7 +51,7 @@ def main() -> None:
         for name, inputs in CASES.items():
             memory.clear()
             began = time.perf_counter()
-            h = genai.start("LLM", "chat", model="m", inputs=inputs)
+            h = genai.start_llm("chat", model="m", inputs=inputs)
             h.finish(outputs="The answer.")
             times[name].append(time.perf_counter() - began)
             (span,) = memory.get_finished_spans()

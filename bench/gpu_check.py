@@ -78,6 +78,7 @@ def main() -> None:
     reader = InMemoryMetricReader()
     metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
 
+    import transformers.generation.stopping_criteria as stopping
     import transformers.generation.utils as gen_utils
     import transformers.pipelines.base as pipe_base
     import transformers.tokenization_utils_base as tok_base
@@ -87,7 +88,7 @@ def main() -> None:
     from tests.support.tiny_models import build_gpt2, build_tokenizer
 
     bare_generate = gen_utils.GenerationMixin.__dict__["generate"]
-    for module in (gen_utils, pipe_base, tok_base):
+    for module in (gen_utils, stopping, pipe_base, tok_base):
         plugin.patch(module)
     device = "cuda"
     print("device:", torch.cuda.get_device_name(0))
@@ -102,6 +103,11 @@ def main() -> None:
         "sampled x2": (
             single,
             dict(max_new_tokens=32, min_new_tokens=32, do_sample=True, num_return_sequences=2),
+        ),
+        # per-row verdicts of the stopping criteria, kept on the device at every step
+        "stop strings": (
+            batch,
+            dict(max_new_tokens=32, do_sample=False, stop_strings=["the"], tokenizer=tokenizer),
         ),
     }
     for inputs, kwargs in cases.values():  # warm-up: kernels, allocator, pinned pool

@@ -12,7 +12,8 @@ Language model, chosen by ``CHATBOT_LLM``:
   (default ``.demo/models/SmolLM2-135M-Instruct``); the service loads from there afterwards.
 - ``path``: any local Hugging Face model folder, ``CHATBOT_MODEL_PATH`` (setting that
   variable alone selects it).
-- ``fake``: LangChain's ``FakeListLLM``; no model is loaded, for fast tests.
+- ``fake``: canned answers from a subclass of LangChain's ``FakeListLLM`` that streams word
+  by word (its spans say ``WordStreamingFakeListLLM``); no language model is loaded.
 - ``openai``: LangChain's ``ChatOpenAI`` (the ``openai`` SDK beneath it) against an
   OpenAI-compatible server at ``CHATBOT_OPENAI_BASE_URL``, e.g. ``demo_model_server``
   serving SmolLM2 (``./demo.sh`` starts one); the model it asks for is
@@ -115,27 +116,44 @@ def is_prepared(folder: Path) -> bool:
     return (folder / "config.json").is_file() and (folder / "tokenizer_config.json").is_file()
 
 
+def shown(path: Path) -> str:
+    """``path`` relative to the working directory when inside it: shorter lines."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def prepare(folder: Path | None = None, say: Callable[[str], object] = print) -> Path:
-    """Convert the shipped GGUF into a transformers checkpoint once; return its folder."""
+    """Convert the shipped GGUF into a transformers checkpoint once; return its folder.
+
+    ``say`` gets one line before each part of the work and one with its own duration after.
+    """
     folder = folder or cache_folder()
     if is_prepared(folder):
-        say(f"model ready: {folder}")
+        say(f"model ready: {shown(folder)} (converted before)")
         return folder
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = gguf_file()
+    say(f"converting {source.name} once into {shown(folder)} (about a minute on 2 CPU cores)")
     started = time.monotonic()
-    say(f"converting {source.name}, once (about a minute on 2 CPU cores)")
-    say("  1/3 the tokenizer")
+
+    def took(since: float) -> str:
+        return f"{time.monotonic() - since:.0f} s"
+
+    t0 = time.monotonic()
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-    say(f"  2/3 the weights, de-quantized to float32 ({time.monotonic() - started:.0f} s)")
+    say(f"  1/3 tokenizer read ({took(t0)}); de-quantizing the weights to float32")
+    t0 = time.monotonic()
     model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
     # The weights are already de-quantized to float tensors, but transformers still marks
     # the model as GGUF-quantized and refuses to save it (transformers 5.x); drop the mark.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    say(f"  3/3 saving to {folder} ({time.monotonic() - started:.0f} s)")
+    say(f"  2/3 weights de-quantized ({took(t0)}); saving")
+    t0 = time.monotonic()
     partial = folder.with_name(folder.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(partial)
@@ -145,7 +163,8 @@ def prepare(folder: Path | None = None, say: Callable[[str], object] = print) ->
 
         shutil.rmtree(folder)
     partial.rename(folder)  # only a complete conversion is ever seen as prepared
-    say(f"model ready: {folder} ({time.monotonic() - started:.0f} s)")
+    say(f"  3/3 saved ({took(t0)})")
+    say(f"model ready: {shown(folder)} ({took(started)} in all)")
     return folder
 
 

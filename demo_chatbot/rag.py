@@ -1,16 +1,23 @@
 """Retrieval-augmented generation over the bundled Kestrel K1 manual, with LangChain.
 
-``build()`` splits the manual into passages, embeds them with all-MiniLM-L6-v2 into an
-in-memory vector store, and returns a ``Rag`` whose ``chain`` does, for one question:
-retrieve the top passages -> fill the prompt template -> call the model -> parse the text.
-The chain's output is ``{"question", "documents", "answer"}``; streaming it yields the
-documents first, then the answer piece by piece.
+``build()`` splits the manual into passages of one sentence each, embeds them with
+all-MiniLM-L6-v2 into an in-memory vector store, and returns a ``Rag`` whose ``chain`` does,
+for one question: retrieve the top passages -> fill the prompt template -> call the model ->
+parse the text. The chain's output is ``{"question", "documents", "answer"}``; streaming it
+yields the documents first, then the answer piece by piece.
+
+Why one sentence per passage and this prompt: the default model has 135M parameters. Given
+three whole sections it mixes them up (a "blinking amber" question answered from the "steady
+red" sentence next to it); given the three sentences closest to the question and asked for
+one short sentence from them, it repeats the right one.
 
 Plain LangChain and transformers code: nothing here knows it may be traced.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import re
@@ -19,18 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from demo_chatbot import model
+from demo_chatbot import generation, model
 
 log = logging.getLogger("demo_chatbot")
 
 MANUAL = Path(__file__).with_name("manual.md")
 TOP_K = 3
-MAX_NEW_TOKENS = int(os.environ.get("CHATBOT_MAX_NEW_TOKENS") or 64)
+# the most an answer may have; it ends at the first sentence end after half of it
+MAX_NEW_TOKENS = int(os.environ.get("CHATBOT_MAX_NEW_TOKENS") or 80)
 
-SYSTEM = (
-    "You are the support assistant for the Kestrel K1 smart thermostat. Answer the question "
-    "in one or two sentences, using only the manual excerpts below.\n\n{context}"
-)
+INSTRUCTION = "Answer in one short sentence, using only the text above:"
 FAKE_ANSWERS = [
     "Hold the centre button for 30 seconds until the light blinks red three times.",
     "Blinking amber means the thermostat lost Wi-Fi but keeps following its schedule.",
@@ -46,7 +51,7 @@ class Rag:
 
 
 def load_manual(path: Path = MANUAL) -> list[Any]:
-    """One ``Document`` per ``## id: title`` section of the manual."""
+    """One ``Document`` per ``## id: title`` section of the manual, its title first."""
     from langchain_core.documents import Document
 
     text = path.read_text(encoding="utf-8")
@@ -59,19 +64,19 @@ def load_manual(path: Path = MANUAL) -> list[Any]:
 
 
 def split(documents: list[Any]) -> list[Any]:
-    """Split sections into passages of a few sentences; ids are ``section`` or ``section-N``."""
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
+    """One passage per sentence of each section's text; ids are ``section-N``."""
+    from langchain_core.documents import Document
 
-    splitter = RecursiveCharacterTextSplitter(
-        chunk_size=300, chunk_overlap=50, separators=[". ", " ", ""], keep_separator="end"
-    )
     passages = []
     for document in documents:
-        pieces = splitter.split_documents([document])
-        for n, piece in enumerate(pieces, 1):
-            section = piece.metadata["section"]
-            piece.metadata["id"] = section if len(pieces) == 1 else f"{section}-{n}"
-            passages.append(piece)
+        title, text = document.page_content.split(". ", 1)
+        for n, sentence in enumerate(re.split(r"(?<=[.!?])\s+(?=[A-Z])", text), 1):
+            metadata = {
+                **document.metadata,
+                "title": title,
+                "id": f"{document.metadata['section']}-{n}",
+            }
+            passages.append(Document(page_content=sentence, metadata=metadata))
     return passages
 
 
@@ -118,26 +123,20 @@ def _language_model(choice: model.ModelChoice) -> Any:
     if choice.kind == "openai":
         return model.openai_chat_model(choice, MAX_NEW_TOKENS)
     from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
-    from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     assert choice.folder is not None
     if choice.kind == "smollm2" and not model.is_prepared(choice.folder):
         model.prepare(choice.folder, say=log.warning)  # normally done by demo.sh or the image
     tokenizer = AutoTokenizer.from_pretrained(choice.folder)
-    llm = AutoModelForCausalLM.from_pretrained(choice.folder).to(model.device())
-    # greedy and short: sane on 2 CPU cores, and the same answer every run
-    llm.generation_config.max_new_tokens = MAX_NEW_TOKENS
+    llm: Any = AutoModelForCausalLM.from_pretrained(choice.folder)
+    llm = llm.to(model.device())
+    # greedy: the same answer every run, and the likeliest one
     llm.generation_config.do_sample = False
-    for name in ("temperature", "top_p", "top_k"):
+    for name in ("temperature", "top_p", "top_k", "repetition_penalty"):
         setattr(llm.generation_config, name, None)
-    generator = pipeline(
-        "text-generation",
-        model=llm,
-        tokenizer=tokenizer,
-        max_new_tokens=MAX_NEW_TOKENS,
-        do_sample=False,
-        repetition_penalty=1.1,
-        return_full_text=False,
+    generator = generation.answer_pipeline(
+        llm, tokenizer, max_new_tokens=MAX_NEW_TOKENS, min_tokens=MAX_NEW_TOKENS // 2
     )
     base = HuggingFacePipeline(pipeline=generator, model_id=choice.name)
     if not tokenizer.chat_template:  # a base model: plain text completion
@@ -148,30 +147,63 @@ def _language_model(choice: model.ModelChoice) -> Any:
 def _prompt(chat: bool) -> Any:
     from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 
+    # one user message: the model's own chat template adds its usual system prompt
     if chat:
-        return ChatPromptTemplate.from_messages([("system", SYSTEM), ("human", "{question}")])
-    return PromptTemplate.from_template(SYSTEM + "\n\nQuestion: {question}\nAnswer:")
+        return ChatPromptTemplate.from_messages(
+            [("human", "{context}\n\n" + INSTRUCTION + " {question}")]
+        )
+    return PromptTemplate.from_template(
+        "{context}\n\nQuestion: {question}\n" + INSTRUCTION.replace(":", ".") + "\nAnswer:"
+    )
 
 
 def format_passages(documents: list[Any]) -> str:
-    return "\n".join(f"[{d.metadata['id']}] {d.page_content}" for d in documents)
+    return "\n".join(f"- {d.page_content}" for d in documents)
+
+
+def index(passages: list[Any]) -> Any:
+    """The passages in an in-memory vector store.
+
+    With ``CHATBOT_INDEX_CACHE`` (a folder; ``demo.sh`` sets ``.demo/index``) the embedded
+    store is saved there, named by a hash of the embedding model and the passages, and loaded
+    from there by later starts: embedding 84 passages costs a few seconds of CPU, loading
+    them a few milliseconds. Questions are always embedded by the model.
+    """
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+    embeddings = _embeddings()
+    folder = os.environ.get("CHATBOT_INDEX_CACHE")
+    key = hashlib.sha256(
+        json.dumps(
+            [type(embeddings).__name__, getattr(embeddings, "model_name", "")]
+            + [[p.metadata["id"], p.page_content] for p in passages]
+        ).encode()
+    ).hexdigest()[:16]
+    cached = Path(folder, f"manual-{key}.json") if folder else None
+    if cached is not None and cached.is_file():
+        return InMemoryVectorStore.load(str(cached), embeddings)
+    store = InMemoryVectorStore(embeddings)
+    store.add_documents(passages, ids=[p.metadata["id"] for p in passages])
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.partial")  # workers may start together
+        store.dump(str(partial))
+        partial.rename(cached)
+    return store
 
 
 def build() -> Rag:
     """Load the models, index the manual, and assemble the chain."""
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnablePassthrough
-    from langchain_core.vectorstores import InMemoryVectorStore
 
     choice = model.choice()
     passages = split(load_manual())
-    store = InMemoryVectorStore(_embeddings())
-    store.add_documents(passages, ids=[p.metadata["id"] for p in passages])
-    retriever = store.as_retriever(search_kwargs={"k": TOP_K})
+    retriever = index(passages).as_retriever(search_kwargs={"k": TOP_K})
 
     llm = _language_model(choice)
     is_chat = type(llm).__name__.startswith("Chat")
-    fill = RunnableLambda(
+    fill: Any = RunnableLambda(
         lambda state: {"context": format_passages(state["documents"]), **state},
         name="format_passages",
     )

@@ -11,7 +11,9 @@ reported in one warning line at start-up, and the default is used.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,12 +22,25 @@ from llm_instrument import envvars
 from llm_instrument.agent.plugin import Setting
 
 EXPORTERS = ("otlp", "console", "local", "none")
+TRACES_EXPORTERS = ("otlp", "console", "none")  # OTEL_TRACES_EXPORTER
+METRICS_EXPORTERS = ("otlp", "console", "none")  # OTEL_METRICS_EXPORTER
 PROTOCOLS = ("http/protobuf", "grpc")
 DEFAULT_LOCAL_STORE = os.path.join(".llm-instrument", "traces.db")
 DEFAULT_MAX_CONTENT_LENGTH = 4096
 DEFAULT_MAX_SPAN_CONTENT_BYTES = 262144
 DEFAULT_LOCAL_STORE_MAX_MB = 512
 DEFAULT_LOCAL_STORE_MAX_AGE = "7d"
+DEFAULT_EXIT_TIMEOUT_S = 5.0
+# The span queue: the byte bound is what bounds memory; the count bound is only a backstop,
+# larger than the SDK's 2048 so that a short script bursting thousands of spans loses none.
+DEFAULT_MAX_QUEUE_SIZE = 16384
+DEFAULT_MAX_QUEUE_BYTES = 32 * 1024 * 1024
+DEFAULT_SCHEDULE_DELAY_MS = 5000
+DEFAULT_MAX_EXPORT_BATCH_SIZE = 512
+DEFAULT_METRICS_HOST = "0.0.0.0"
+# set by the agent itself, or read by other programs: not user settings, never "unknown"
+INTERNAL_VARIABLES = ("LLM_INSTRUMENT_METRICS_DIR", "LLM_INSTRUMENT_AGENT_SITE")
+INTERNAL_PREFIXES = ("LLM_INSTRUMENT_WEBHOOK_",)
 
 
 def parse_bool(raw: str) -> bool:
@@ -71,6 +86,29 @@ def parse_duration(raw: str) -> float:
         raise ValueError(f"expected a duration such as 7d, 12h or 30m, got {raw!r}") from None
     if value < 0:
         raise ValueError(f"expected a positive duration, got {raw!r}")
+    return value
+
+
+def parse_seconds(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 3600:
+        raise ValueError(f"expected seconds between 0 and 3600, got {raw!r}")
+    return value
+
+
+_BYTE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024**2, "mb": 1000**2}
+_BYTE_UNITS |= {"mib": 1024**2, "g": 1024**3, "gb": 1000**3, "gib": 1024**3}
+
+
+def parse_bytes(raw: str) -> int:
+    """``4194304``, ``64MiB``, ``512k``: a positive size in bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", raw)
+    unit = _BYTE_UNITS.get(match.group(2).lower()) if match else None
+    if match is None or unit is None:
+        raise ValueError(f"expected a size such as 33554432 or 32MiB, got {raw!r}")
+    value = int(float(match.group(1)) * unit)
+    if value <= 0:
+        raise ValueError(f"expected a positive size, got {raw!r}")
     return value
 
 
@@ -189,6 +227,31 @@ OPTIONS: tuple[Option, ...] = (
         "PORT",
     ),
     Option(
+        "--metrics-host",
+        "LLM_INSTRUMENT_METRICS_HOST",
+        f"address the Prometheus port binds (default {DEFAULT_METRICS_HOST}: every interface, "
+        "as Prometheus in Kubernetes scrapes the pod IP; 127.0.0.1 for this machine only)",
+        None,
+        "HOST",
+    ),
+    Option(
+        "--exit-timeout",
+        "LLM_INSTRUMENT_EXIT_TIMEOUT",
+        f"seconds the exit (normal or SIGTERM) may spend delivering queued spans and "
+        f"metrics, all together (default {DEFAULT_EXIT_TIMEOUT_S:g})",
+        parse_seconds,
+        "SECONDS",
+    ),
+    Option(
+        "--max-queue-bytes",
+        "LLM_INSTRUMENT_MAX_QUEUE_BYTES",
+        "memory the queue of finished spans may hold before spans are dropped "
+        f"(default {DEFAULT_MAX_QUEUE_BYTES // 2**20}MiB; OTEL_BSP_MAX_QUEUE_SIZE bounds "
+        "the count)",
+        parse_bytes,
+        "BYTES",
+    ),
+    Option(
         "--disabled-instrumentations",
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
         "comma-separated plugin names to leave off",
@@ -218,9 +281,13 @@ OPTIONS_BY_ENV = {option.env: option for option in OPTIONS}
 class Settings:
     """The agent's effective configuration for this process."""
 
-    exporter: str = "local"
-    otlp_endpoint: str | None = None
+    exporter: str = "local"  # where spans go
+    otlp_endpoint: str | None = None  # the traces endpoint as configured (scheme added)
     otlp_protocol: str = "http/protobuf"
+    traces_url: str | None = None  # full OTLP URL for spans (http) or host:port (grpc)
+    metrics_exporters: tuple[str, ...] = ()  # "otlp", "console"; empty: no OTLP/console
+    metrics_url: str | None = None
+    metrics_protocol: str = "http/protobuf"
     local_store: str = DEFAULT_LOCAL_STORE
     local_store_max_mb: int = DEFAULT_LOCAL_STORE_MAX_MB
     local_store_max_age: float = parse_duration(DEFAULT_LOCAL_STORE_MAX_AGE)
@@ -228,6 +295,12 @@ class Settings:
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     max_span_content_bytes: int = DEFAULT_MAX_SPAN_CONTENT_BYTES
     metrics_port: int | None = None
+    metrics_host: str = DEFAULT_METRICS_HOST
+    exit_timeout_s: float = DEFAULT_EXIT_TIMEOUT_S
+    max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
+    max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES
+    max_export_batch_size: int = DEFAULT_MAX_EXPORT_BATCH_SIZE
+    schedule_delay_ms: int = DEFAULT_SCHEDULE_DELAY_MS
     disabled: frozenset[str] = frozenset()
     gevent: bool = False
     log_level: str = "warning"
@@ -270,8 +343,11 @@ def problem(env: str, raw: str, error: ValueError, default: Any) -> str:
 
 
 def check_plugin_settings(settings: Settings, declared: Iterable[Setting]) -> list[str]:
-    """One problem line per bad value of a declared plugin setting."""
-    problems = []
+    """One problem line per bad value of a declared plugin setting, and one per
+    ``LLM_INSTRUMENT_*`` variable that nothing declares (a typo would otherwise be silent),
+    naming the closest known one."""
+    declared = list(declared)
+    problems = unknown_variables(settings, [s.env for s in declared])
     for setting in declared:
         raw = settings.plugin_settings.get(setting.env)
         if raw is None or raw.strip() == "":
@@ -280,6 +356,24 @@ def check_plugin_settings(settings: Settings, declared: Iterable[Setting]) -> li
             setting.parse(raw)
         except ValueError as exc:
             problems.append(problem(setting.env, raw, exc, setting.default))
+    return problems
+
+
+_PREFIX = "LLM_INSTRUMENT_"
+
+
+def unknown_variables(settings: Settings, declared: Iterable[str]) -> list[str]:
+    """``LLM_INSTRUMENT_*`` variables that are neither options nor declared settings."""
+    known = set(OPTIONS_BY_ENV) | set(declared) | set(INTERNAL_VARIABLES)
+    problems = []
+    for name in sorted(settings.plugin_settings):
+        if name in known or name.startswith(INTERNAL_PREFIXES):
+            continue
+        # compared without the shared prefix, which would make every name look close
+        tails = {known_name.removeprefix(_PREFIX): known_name for known_name in known}
+        close = difflib.get_close_matches(name.removeprefix(_PREFIX), sorted(tails), 1, 0.6)
+        hint = f"; did you mean {tails[close[0]]}?" if close else ""
+        problems.append(f"{name} is not an llm-instrument setting, ignored{hint}")
     return problems
 
 
@@ -299,11 +393,111 @@ def _read(
         return default
 
 
-def _otlp_endpoint(env: Mapping[str, str]) -> str | None:
-    return (
-        env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or None
+def _with_scheme(name: str, url: str, problems: list[str]) -> str:
+    """An endpoint without a scheme (``collector:4318``) loses every span in the OTLP
+    exporter; it gets ``http://`` and one problem line instead."""
+    if "://" in url:
+        return url
+    fixed = f"http://{url}"
+    problems.append(f"{name}={url!r} has no scheme; using {fixed!r}")
+    return fixed
+
+
+def _signal_url(
+    env: Mapping[str, str], signal: str, protocol: str, problems: list[str]
+) -> tuple[str | None, str | None]:
+    """(the endpoint as configured, the full URL to send to) for ``traces``/``metrics``.
+
+    The per-signal variable is used as it is; the general one gets ``/v1/<signal>``
+    appended, as the OTLP exporter specification says. gRPC takes host:port for both.
+    """
+    specific = f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"
+    for name in (specific, "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        raw = (env.get(name) or "").strip()
+        if not raw:
+            continue
+        url = _with_scheme(name, raw, problems)
+        if name == specific or protocol == "grpc":
+            return url, url
+        return url, f"{url.rstrip('/')}/v1/{signal}"
+    return None, None
+
+
+def _protocol(env: Mapping[str, str], signal: str, problems: list[str]) -> str:
+    name = f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL"
+    if not env.get(name):
+        name = "OTEL_EXPORTER_OTLP_PROTOCOL"
+    protocol = (env.get(name) or "").strip()
+    if not protocol:
+        return "http/protobuf"
+    if protocol not in PROTOCOLS:
+        reason = ValueError(f"not one of {', '.join(PROTOCOLS)}")
+        problems.append(problem(name, protocol, reason, "http/protobuf"))
+        return "http/protobuf"
+    return protocol
+
+
+def _parse_exporter_list(choices: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
+    def parse(raw: str) -> tuple[str, ...]:
+        names = [name.strip().lower() for name in raw.split(",") if name.strip()]
+        bad = [name for name in names if name not in choices]
+        if bad:
+            raise ValueError(f"expected {', '.join(choices)}, got {', '.join(bad)}")
+        return tuple(name for name in dict.fromkeys(names) if name != "none")
+
+    return parse
+
+
+def _read_standard(
+    env: Mapping[str, str],
+    name: str,
+    default: Any,
+    parse: Callable[[str], Any],
+    problems: list[str],
+) -> Any:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        problems.append(f"{name}={raw!r} ignored ({exc}); using {default!r}")
+        return default
+
+
+def _parse_delay(raw: str) -> int:
+    value = int(float(raw))
+    if value < 0:
+        raise ValueError(f"expected milliseconds >= 0, got {raw!r}")
+    return value
+
+
+def _traces_exporter(env: Mapping[str, str], endpoint: str | None, problems: list[str]) -> str:
+    """``LLM_INSTRUMENT_EXPORTER`` wins; else the standard ``OTEL_TRACES_EXPORTER``; else
+    OTLP when an endpoint is set, the local store otherwise."""
+    default = "otlp" if endpoint else "local"
+    if (env.get("LLM_INSTRUMENT_EXPORTER") or "").strip():
+        return str(_read(env, "LLM_INSTRUMENT_EXPORTER", default, problems))
+    chosen = _read_standard(
+        env, "OTEL_TRACES_EXPORTER", None, _parse_exporter_list(TRACES_EXPORTERS), problems
+    )
+    if chosen is None:
+        return default
+    if len(chosen) > 1:
+        problems.append(f"OTEL_TRACES_EXPORTER: only one exporter is used; using {chosen[0]!r}")
+    return str(chosen[0]) if chosen else "none"
+
+
+def _metrics_exporters(
+    env: Mapping[str, str], url: str | None, problems: list[str]
+) -> tuple[str, ...]:
+    """OTLP metrics only where a metrics endpoint is configured (a traces-only endpoint,
+    Phoenix's set-up, must not send metrics to localhost:4318), unless asked by name."""
+    default = ("otlp",) if url else ()
+    return tuple(
+        _read_standard(
+            env, "OTEL_METRICS_EXPORTER", default, _parse_exporter_list(METRICS_EXPORTERS), problems
+        )
     )
 
 
@@ -311,25 +505,40 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings; never raises, whatever the environment holds."""
     env = os.environ if env is None else env
     problems: list[str] = []
-    endpoint = _otlp_endpoint(env)
-    protocol_env = (
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
-        if env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        else "OTEL_EXPORTER_OTLP_PROTOCOL"
-    )
-    protocol = env.get(protocol_env) or "http/protobuf"
-    if protocol not in PROTOCOLS:
-        reason = ValueError(f"not one of {', '.join(PROTOCOLS)}")
-        problems.append(problem(protocol_env, protocol, reason, "http/protobuf"))
-        protocol = "http/protobuf"
+    protocol = _protocol(env, "traces", problems)
+    endpoint, traces_url = _signal_url(env, "traces", protocol, problems)
+    metrics_protocol = _protocol(env, "metrics", [])
+    _, metrics_url = _signal_url(env, "metrics", metrics_protocol, [])
+    exporter = _traces_exporter(env, endpoint, problems)
+    metrics_exporters = _metrics_exporters(env, metrics_url, problems)
+    if traces_url is None and exporter == "otlp":
+        traces_url = "localhost:4317" if protocol == "grpc" else "http://localhost:4318/v1/traces"
+    if metrics_url is None and "otlp" in metrics_exporters:
+        metrics_url = (
+            "localhost:4317" if metrics_protocol == "grpc" else "http://localhost:4318/v1/metrics"
+        )
     gevent = _read(env, "LLM_INSTRUMENT_GEVENT", False, problems)
     if not gevent and "GEVENT_ENABLE" in env:
         gevent = _read(env, "GEVENT_ENABLE", False, problems, like="LLM_INSTRUMENT_GEVENT")
+    queue_size = _read_standard(
+        env, "OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE_SIZE, parse_positive_int, problems
+    )
+    batch_size = _read_standard(
+        env,
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        DEFAULT_MAX_EXPORT_BATCH_SIZE,
+        parse_positive_int,
+        problems,
+    )
     known = set(OPTIONS_BY_ENV)
     return Settings(
-        exporter=_read(env, "LLM_INSTRUMENT_EXPORTER", "otlp" if endpoint else "local", problems),
+        exporter=exporter,
         otlp_endpoint=endpoint,
         otlp_protocol=protocol,
+        traces_url=traces_url,
+        metrics_exporters=metrics_exporters,
+        metrics_url=metrics_url,
+        metrics_protocol=metrics_protocol,
         local_store=_read(env, "LLM_INSTRUMENT_LOCAL_STORE", DEFAULT_LOCAL_STORE, problems),
         local_store_max_mb=_read(
             env, "LLM_INSTRUMENT_LOCAL_STORE_MAX_MB", DEFAULT_LOCAL_STORE_MAX_MB, problems
@@ -348,6 +557,17 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             env, "LLM_INSTRUMENT_MAX_SPAN_CONTENT_BYTES", DEFAULT_MAX_SPAN_CONTENT_BYTES, problems
         ),
         metrics_port=_read(env, "LLM_INSTRUMENT_METRICS_PORT", None, problems),
+        metrics_host=_read(env, "LLM_INSTRUMENT_METRICS_HOST", DEFAULT_METRICS_HOST, problems),
+        exit_timeout_s=_read(env, "LLM_INSTRUMENT_EXIT_TIMEOUT", DEFAULT_EXIT_TIMEOUT_S, problems),
+        max_queue_size=queue_size,
+        max_queue_bytes=_read(
+            env, "LLM_INSTRUMENT_MAX_QUEUE_BYTES", DEFAULT_MAX_QUEUE_BYTES, problems
+        ),
+        # a batch larger than the queue is no error: it is the whole queue
+        max_export_batch_size=min(batch_size, queue_size),
+        schedule_delay_ms=_read_standard(
+            env, "OTEL_BSP_SCHEDULE_DELAY", DEFAULT_SCHEDULE_DELAY_MS, _parse_delay, problems
+        ),
         disabled=_read(env, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", frozenset(), problems),
         gevent=gevent,
         log_level=_read(env, "LLM_INSTRUMENT_LOG_LEVEL", "warning", problems),

@@ -55,6 +55,9 @@ def initialize() -> None:
     _configure_logging(settings)
     _stable_http_conventions()
     problems = list(settings.problems)
+    from llm_instrument.agent import notices
+
+    notices.route_sdk_logs()  # the SDK's own lines pass the agent's rate limit
 
     steps = []
     if settings.gevent:

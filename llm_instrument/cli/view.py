@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from llm_instrument.agent import config
+from llm_instrument.cli import jaeger_json
 from llm_instrument.exporters.local_store import connect, has_trace_table, iter_rows, problem
 
 # attributes shown after a span's name in the tree, in this order, with short labels
@@ -274,7 +275,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--limit", type=int, default=20, help="traces to list (default 20)")
     parser.add_argument("--service", help="only traces that touch this service")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "jaeger"),
+        default="text",
+        help="jaeger: one trace as a Jaeger-JSON file, for Jaeger UI's Upload tab",
+    )
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     return parser
 
@@ -336,6 +342,8 @@ def _view(args: argparse.Namespace) -> int:
         )
     if args.format == "json":
         print(json.dumps([_json_span(s) for s in spans], indent=2))
+    elif args.format == "jaeger":
+        print(json.dumps(jaeger_json.document(spans), ensure_ascii=False))
     else:
         _print_tree(spans, style)
     return 0
@@ -350,6 +358,8 @@ def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     if args.limit <= 0:
         _parser().error("--limit must be positive")
+    if args.format == "jaeger" and args.trace is None:
+        _parser().error("--format jaeger writes one trace: give its id")
     try:
         status = _view(args)
         sys.stdout.flush()

@@ -33,7 +33,10 @@ def make_span_exporter(settings: config.Settings) -> SpanExporter | None:
         )
     from llm_instrument.exporters import otlp
 
-    if settings.otlp_protocol == "grpc" and importlib.util.find_spec(otlp.GRPC_EXPORTER) is None:
-        # checked now, so a missing extra is reported at start-up, not at the first export
-        raise RuntimeError(otlp.GRPC_MISSING)
-    return otlp.LazyOTLPExporter(settings.otlp_protocol, settings.otlp_endpoint)
+    url = settings.traces_url or "http://localhost:4318/v1/traces"
+    if settings.otlp_protocol == "grpc":
+        if importlib.util.find_spec(otlp.GRPC_EXPORTER) is None:
+            # checked now, so a missing extra is reported at start-up, not at the first export
+            raise RuntimeError(otlp.GRPC_MISSING)
+        return otlp.LazyGRPCExporter(url)
+    return otlp.OTLPSpanExporter(url)

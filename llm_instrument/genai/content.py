@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -103,10 +104,34 @@ def _parts(content: Any, limit: int) -> list[dict[str, Any]]:
                 parts.append({"type": "text", "content": clip(item, limit)})
             elif isinstance(item, Mapping) and isinstance(item.get("text"), str):
                 parts.append({"type": "text", "content": clip(item["text"], limit)})
+            elif isinstance(item, Mapping):
+                parts.append(_media_part(item, limit))
             else:
-                parts.append({"type": "blob", "content": _plain(item, limit)})
+                parts.append({"type": "text", "content": text(item, limit)})
         return parts
     return [{"type": "text", "content": text(content, limit)}]
+
+
+_DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;base64)?,", re.IGNORECASE)
+
+
+def _media_part(item: Mapping[str, Any], limit: int) -> dict[str, Any]:
+    """An image given by URL (OpenAI's ``{"type": "image_url", "image_url": {"url"}}``,
+    LangChain's ``{"type": "image", "url"}``) as the conventions' ``uri`` part, a data URL as
+    a ``blob`` part; any other item as a part of its own type, its fields kept."""
+    url = item.get("image_url", item.get("url"))
+    if isinstance(url, Mapping):
+        url = url.get("url")
+    if isinstance(url, str):
+        found = _DATA_URL.match(url)
+        if found:
+            part = {"type": "blob", "modality": "image", "content": clip(url[found.end() :], limit)}
+            if found.group(1):
+                part["mime_type"] = found.group(1)
+            return part
+        return {"type": "uri", "modality": "image", "uri": clip(url, limit)}
+    fields = _plain(item, limit)
+    return {**fields, "type": str(item.get("type") or "unknown")}
 
 
 def _tool_call(call: ToolCall, limit: int) -> dict[str, Any]:

@@ -74,11 +74,11 @@ def close(handle: Handle, end_ns: int) -> None:
             first_ns, chunks = inner.first_ns, inner.chunks
         if inner.model and names.REQUEST_MODEL not in labels:
             # a wrapper that does not name its model (ChatHuggingFace) is named by the model
-            # that actually ran beneath it: Jaeger's model pill reads gen_ai.request.model
+            # that actually ran beneath it: Jaeger's model pill reads gen_ai.request.model.
+            # Not as gen_ai.response.model: no response said so, and Phoenix would show it
+            # as the span's output ({"model": ...}) in its span list
             labels[names.REQUEST_MODEL] = inner.model
-            labels.setdefault(names.RESPONSE_MODEL, inner.model)
             span.set_attribute(names.REQUEST_MODEL, inner.model)
-            span.set_attribute(names.RESPONSE_MODEL, labels[names.RESPONSE_MODEL])
             span.update_name(f"{labels[names.OPERATION]} {inner.model}")
     if names.REQUEST_MODEL not in labels and handle._kind in names.MODEL_KINDS:
         # still no model: the response's, else the name the caller gave (a fake or custom

@@ -46,7 +46,7 @@ def _as_messages(value: Any, role: str, reason: str | None = None) -> Sequence[M
     return None
 
 
-def _write_value(span: Span, kind: str, value: Any, limit: int, output: bool) -> None:
+def _write_value(span: Span, value: Any, limit: int, output: bool) -> None:
     """Non-message content as OpenInference's ``input.value``/``output.value`` (what Phoenix
     shows in its Input and Output columns), with the JSON MIME type when it is JSON."""
     text, is_json = content.value_text(value, limit)
@@ -70,7 +70,7 @@ def write_inputs(span: Span, kind: str, inputs: Any, policy: content.Policy) -> 
     if kind == names.SpanKind.LLM:
         messages = _as_messages(inputs, "user")
         if messages is None:
-            _write_value(span, kind, inputs, limit, output=False)
+            _write_value(span, inputs, limit, output=False)
             return
         system, others = _split_messages(messages)
         if system:
@@ -81,7 +81,7 @@ def write_inputs(span: Span, kind: str, inputs: Any, policy: content.Policy) -> 
     elif kind == names.SpanKind.TOOL:
         span.set_attribute(names.TOOL_CALL_ARGUMENTS, content.text(inputs, limit))
     else:
-        _write_value(span, kind, inputs, limit, output=False)
+        _write_value(span, inputs, limit, output=False)
         if kind in _CONVERSING:
             # Jaeger's GenAI tab shows an agent's or workflow's input only as messages
             messages = _as_messages(inputs, "user") or (Message("user", inputs),)
@@ -123,7 +123,7 @@ def write_outputs(
     if kind == names.SpanKind.LLM:
         messages = _as_messages(outputs, "assistant", reasons[0] if reasons else None)
         if messages is None:
-            _write_value(span, kind, outputs, limit, output=True)
+            _write_value(span, outputs, limit, output=True)
             return
         span.set_attribute(
             names.OUTPUT_MESSAGES, content.output_messages_json(messages, reasons, limit)
@@ -131,7 +131,7 @@ def write_outputs(
     elif kind == names.SpanKind.TOOL:
         span.set_attribute(names.TOOL_CALL_RESULT, content.text(outputs, limit))
     else:
-        _write_value(span, kind, outputs, limit, output=True)
+        _write_value(span, outputs, limit, output=True)
         if kind in _CONVERSING:
             messages = _as_messages(outputs, "assistant") or (Message("assistant", outputs),)
             # a workflow or agent that returned ended normally: "stop"

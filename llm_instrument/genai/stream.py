@@ -72,9 +72,6 @@ class GenAIStream(wrapt.BaseObjectProxy[Any]):
     def handle(self) -> Handle:
         return self._self_handle
 
-    def _self_fail(self, exc: BaseException) -> None:
-        self._self_handle.fail(exc)
-
     # -- sync --------------------------------------------------------------------------------
     def __iter__(self) -> GenAIStream:
         if self._self_iterator is None:
@@ -90,7 +87,7 @@ class GenAIStream(wrapt.BaseObjectProxy[Any]):
             _complete(self)
             raise
         except BaseException as exc:
-            self._self_fail(exc)
+            self._self_handle.fail(exc)
             raise
         _on_chunk(self, chunk)
         return chunk
@@ -118,7 +115,7 @@ class GenAIStream(wrapt.BaseObjectProxy[Any]):
             _complete(self)
             raise
         except BaseException as exc:
-            self._self_fail(exc)
+            self._self_handle.fail(exc)
             raise
         _on_chunk(self, chunk)
         return chunk

@@ -12,6 +12,8 @@ FastAPI request. Spans carry the stable HTTP conventions (``url.full``,
 agent's content policy at export, as for ``requests``. Named after the contrib entry
 points, so they shadow them and nothing is traced twice; the contrib's own settings keep
 working (``OTEL_PYTHON_HTTPX_EXCLUDED_URLS``, header capture).
+An ``opentelemetry-instrumentation-httpx`` older than 0.65b0 knows only httpx: the
+``httpx2`` plugin is then skipped (``llm-instrument list`` says why).
 Known limits (the contrib's): a streamed response's span ends when the headers arrive, not
 when the body has been read; the contrib module imports both libraries when both are
 installed, so an app importing one loads the other; a client built with a custom transport
@@ -24,7 +26,7 @@ import importlib
 from contextlib import suppress
 from typing import Any
 
-from llm_instrument.agent.plugin import Plugin
+from llm_instrument.agent.plugin import DidNotEnable, Plugin
 from llm_instrument.agent.wrapping import Instrument, Wrapping
 
 _REPLACES = ("HTTPTransport.handle_request", "AsyncHTTPTransport.handle_async_request")
@@ -50,7 +52,10 @@ def httpx_instrumentor() -> Any:
 
 def httpx2_instrumentor() -> Any:
     """``HTTPX2ClientInstrumentor()`` (a singleton), for the ``httpx2`` row."""
-    return _contrib().HTTPX2ClientInstrumentor()
+    factory = getattr(_contrib(), "HTTPX2ClientInstrumentor", None)
+    if factory is None:  # the contrib knows httpx2 from 0.65b0
+        raise DidNotEnable("opentelemetry-instrumentation-httpx before 0.65b0 has no httpx2")
+    return factory()
 
 
 _HTTPX = Wrapping((Instrument("httpx", f"{__name__}:httpx_instrumentor", replaces=_REPLACES),))

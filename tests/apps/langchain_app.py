@@ -16,10 +16,22 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.language_models import BaseChatModel, BaseLLM
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+)
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.outputs import (
+    ChatGeneration,
+    ChatGenerationChunk,
+    ChatResult,
+    Generation,
+    LLMResult,
+)
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnablePassthrough
 from langchain_core.tools import tool
@@ -97,15 +109,26 @@ class FakeChat(BaseChatModel):
             yield chunk
 
 
-def rag_chain(model: BaseChatModel | None = None) -> Any:
-    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=16))
+class RelevanceStore(InMemoryVectorStore):
+    """The in-memory store with relevance scores (cosine similarity mapped to 0..1)."""
+
+    def _select_relevance_score_fn(self) -> Any:
+        return lambda similarity: (similarity + 1) / 2
+
+
+def rag_store(kind: type[InMemoryVectorStore] = InMemoryVectorStore) -> InMemoryVectorStore:
+    store = kind(DeterministicFakeEmbedding(size=16))
     store.add_documents(
         [
             Document(id="doc-cats", page_content="Cats sleep sixteen hours a day."),
             Document(id="doc-dogs", page_content="Dogs like walks."),
         ]
     )
-    retriever = store.as_retriever(search_kwargs={"k": 1})
+    return store
+
+
+def rag_chain(model: BaseChatModel | None = None) -> Any:
+    retriever = rag_store().as_retriever(search_kwargs={"k": 1})
     prompt = ChatPromptTemplate.from_messages(
         [("system", "Answer from: {context}"), ("human", "{question}")]
     )
@@ -264,7 +287,117 @@ def scenario(name: str, arg: str | None) -> Any:
             if i in (99, int(arg or "10000") - 1):
                 sizes.append(len(runs))
         return {"sizes": sizes, "failures": failure_counts()}
+    found = content_scenario(name, tracer)
+    if found is not None:
+        return found
     raise SystemExit(f"unknown scenario {name}")
+
+
+class RawUsageLLM(BaseLLM):
+    """A completion model reporting usage as OpenAI's raw API does, in ``llm_output``."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "raw-usage"
+
+    def _generate(self, prompts: list[str], stop: Any = None, **kw: Any) -> LLMResult:
+        usage = {
+            "prompt_tokens": 30,
+            "completion_tokens": 9,
+            "prompt_tokens_details": {"cached_tokens": 12},
+            "completion_tokens_details": {"reasoning_tokens": 4},
+        }
+        return LLMResult(
+            generations=[[Generation(text="ok", generation_info={"finish_reason": "length"})]],
+            llm_output={"token_usage": usage, "model_name": "raw-llm-1"},
+        )
+
+
+class AnthropicStyleChat(FakeChat):
+    """Usage and stop reason where Anthropic's API puts them; the model kept as model_id
+    (like ChatHuggingFace), which LangChain does not report to callbacks."""
+
+    model_id: str = "claude-fake-1"
+    model_name: str = ""
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {}
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        usage = {
+            "input_tokens": 50,
+            "output_tokens": 7,
+            "cache_creation_input_tokens": 5,
+            "cache_read_input_tokens": 40,
+        }
+        message = AIMessage(
+            content=REPLY, response_metadata={"stop_reason": "end_turn", "usage": usage}
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def content_scenario(name: str, tracer: Any) -> Any:
+    """Scenarios of tests/instrumentors/test_langchain_content.py."""
+    if name == "roles":  # a streamed answer, then a history that holds it
+        with tracer.start_as_current_span("request"):
+            model = FakeChat()
+            chunks = list(model.stream("hi"))
+            merged = chunks[0]
+            for chunk in chunks[1:]:
+                merged += chunk
+            history = [HumanMessage("hi"), merged, ChatMessage(role="user", content="more?")]
+            return model.invoke(history).content
+    if name == "threshold":  # relevance scores, from the score-threshold search type
+        retriever = rag_store(RelevanceStore).as_retriever(
+            search_type="similarity_score_threshold",
+            search_kwargs={"k": 2, "score_threshold": -1.0},
+        )
+        with tracer.start_as_current_span("request"):
+            return [d.id for d in retriever.invoke("How long do cats sleep?")]
+    if name == "async_scored":
+        retriever = rag_store().as_retriever(search_kwargs={"k": 2})
+        with tracer.start_as_current_span("request"):
+            return [d.id for d in asyncio.run(retriever.ainvoke("Dogs?"))]
+    if name == "handled_tool":
+        from langchain_core.tools import ToolException
+
+        @tool
+        def flaky(city: str) -> str:
+            """Fails for every city."""
+            raise ToolException(f"no weather for {city}")
+
+        @tool
+        def strict(count: int) -> int:
+            """Wants an integer."""
+            return count
+
+        flaky.handle_tool_error = True
+        strict.handle_validation_error = True
+
+        call = {"name": "flaky", "args": {"city": "Oslo"}, "id": "call-9", "type": "tool_call"}
+        with tracer.start_as_current_span("request"):
+            handled = flaky.invoke(call)
+            invalid = strict.invoke({"count": "not a number"})
+            fine = add.invoke({"a": 1, "b": 2})
+        return [handled.content, handled.status, invalid, fine]
+    if name == "usage_details":
+        with tracer.start_as_current_span("request"):
+            return [RawUsageLLM().invoke("q"), AnthropicStyleChat().invoke("q").content]
+    if name == "documents_output":  # a chain whose output holds documents and messages
+        retriever = rag_store().as_retriever(search_kwargs={"k": 1})
+        chain = RunnableParallel(question=RunnablePassthrough(), documents=retriever)
+        chain = chain.assign(answer=lambda state: AIMessage("Sixteen hours."))
+        with tracer.start_as_current_span("request"):
+            out = chain.invoke("How long do cats sleep?")
+            return [d.id for d in out["documents"]]
+    if name == "session":
+        chain = ChatPromptTemplate.from_template("{q}") | FakeChat() | StrOutputParser()
+        with tracer.start_as_current_span("request"):
+            return chain.invoke({"q": "hi"}, {"metadata": {"session_id": "session-5"}})
+    return None
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from llm_instrument import genai
 from llm_instrument.agent import config
 from llm_instrument.content_policy.exporter import PolicyExporter
-from llm_instrument.genai import handle
 
 
 class Pipeline:
@@ -30,10 +30,10 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+def pipeline() -> Iterator[Pipeline]:
     built = Pipeline()
-    # the GenAI core's own scope, as in the agent
-    monkeypatch.setattr(handle, "_tracer", built.provider.get_tracer("llm_instrument.genai"))
+    genai.configure(built.provider, None)
     config.reset(config.Settings())
     yield built
+    genai.configure(None, None)
     config.reset(None)

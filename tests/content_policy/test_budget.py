@@ -23,7 +23,7 @@ def test_a_ten_thousand_message_chat_exports_a_span_within_the_budget(pipeline: 
         genai.Message("user" if i % 2 else "assistant", f"message {i} " + "lorem ipsum " * 8)
         for i in range(10_000)
     ]
-    h = genai.start("LLM", "chat", model="m", inputs=history)
+    h = genai.start_llm("chat", model="m", inputs=history)
     h.finish(outputs="the answer " * 2000)
     attributes = pipeline.span("chat m").attributes or {}
     assert _span_bytes(attributes) <= BUDGET
@@ -38,7 +38,7 @@ def test_a_ten_thousand_message_chat_exports_a_span_within_the_budget(pipeline: 
 
 def test_a_huge_prompt_is_cut_to_the_limit(pipeline: Pipeline) -> None:
     prompt = "How do I reset? " * 700_000  # ~11 MB
-    h = genai.start("LLM", "chat", model="m", inputs=prompt)
+    h = genai.start_llm("chat", model="m", inputs=prompt)
     h.finish(outputs="ok")
     (message,) = json.loads(pipeline.span("chat m").attributes["gen_ai.input.messages"])  # type: ignore[index]
     text = message["parts"][0]["content"]
@@ -47,9 +47,9 @@ def test_a_huge_prompt_is_cut_to_the_limit(pipeline: Pipeline) -> None:
 
 def test_a_huge_chain_input_is_cut_with_a_marker(pipeline: Pipeline) -> None:
     config.reset(config.Settings(max_span_content_bytes=10_000))
-    h = genai.start("CHAIN", "chain", name="c", inputs={"items": list(range(100_000))})
+    h = genai.start_chain("c", inputs={"items": list(range(100_000))})
     h.finish(outputs=None)
-    value = json.loads(pipeline.span("chain c").attributes["llm_instrument.input"])  # type: ignore[index]
+    value = json.loads(pipeline.span("invoke_workflow c").attributes["input.value"])  # type: ignore[index]
     items = value["items"]
     assert items[:3] == [0, 1, 2]
     assert items[-1] == f"...[{100_000 - len(items) + 1} items left out]"

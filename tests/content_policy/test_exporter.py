@@ -77,7 +77,7 @@ def test_capture_off_no_prompt_leaves(pipeline: Pipeline) -> None:
 
 def test_the_core_content_passes_untouched(pipeline: Pipeline) -> None:
     long = "word " * 2000  # longer than the limit: the core cut it per part, not again
-    h = genai.start("LLM", "chat", model="m", inputs=[genai.Message("user", long)] * 3)
+    h = genai.start_llm("chat", model="m", inputs=[genai.Message("user", long)] * 3)
     h.finish(outputs="ok")
     a = pipeline.span("chat m").attributes or {}
     assert a["gen_ai.input.messages"].count("...[truncated 5904 chars]") == 3  # type: ignore[union-attr]

@@ -22,7 +22,13 @@ def manager_has_handler():
 
 def hooked():
     import importlib
-    return [importlib.import_module(name) for name in plugin.PLUGIN.hooks]
+    found = []
+    for name in plugin.PLUGIN.hooks:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError:  # langgraph is optional
+            pass
+    return found
 """
 
 
@@ -81,6 +87,34 @@ def test_patch_twice_wraps_once_and_unpatch_restores_and_silences() -> None:
         assert not any(type(h).__name__ == "LLMInstrumentCallbackHandler" for h in quiet.handlers)
         for m in modules: plugin.patch(m)
         assert manager_has_handler()
+        """
+    )
+
+
+def test_vector_stores_and_graphs_are_wrapped_once_and_restored() -> None:
+    run(
+        """
+        modules = hooked()
+        from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
+        original = InMemoryVectorStore.__dict__["similarity_search_with_score"]
+        for m in modules: plugin.patch(m)
+        for m in modules: plugin.patch(m)
+        wrapped = InMemoryVectorStore.__dict__["similarity_search_with_score"]
+        assert wrapped.__wrapped__ is original
+        class Mine(VectorStore):  # defined after patching
+            def similarity_search_with_score(self, query, k=4, **kw): return []
+        assert isinstance(Mine.__dict__["similarity_search_with_score"], wrapt.FunctionWrapper)
+        try:
+            from langgraph.pregel.main import Pregel
+        except ModuleNotFoundError:
+            Pregel = None
+        if Pregel is not None:
+            assert Pregel.__dict__["stream"].__wrapped__.__name__ == "stream"
+        for m in modules: plugin.unpatch(m)
+        assert InMemoryVectorStore.__dict__["similarity_search_with_score"] is original
+        assert "__init_subclass__" not in VectorStore.__dict__
+        if Pregel is not None:
+            assert not isinstance(Pregel.__dict__["stream"], wrapt.FunctionWrapper)
         """
     )
 

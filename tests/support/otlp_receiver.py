@@ -39,13 +39,22 @@ def attrs(key_values: Any) -> dict[str, Any]:
 
 
 class OTLPReceiver:
-    """Listens on 127.0.0.1; ``endpoint`` is the base URL for ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
+    """Listens on 127.0.0.1; ``endpoint`` is the base URL for ``OTEL_EXPORTER_OTLP_ENDPOINT``.
+
+    Failure modes for the tests: ``status_code`` (e.g. 500 or 429; what is not 2xx is not
+    kept), ``status_by_path`` (``{"/v1/metrics": 405}``: a traces-only backend),
+    ``retry_after`` (a ``Retry-After`` header in seconds) and ``delay_s`` (a slow collector).
+    """
 
     def __init__(self) -> None:
         self.spans: list[dict[str, Any]] = []
         self.metrics: list[dict[str, Any]] = []
         self.requests = 0
+        self.requests_by_path: dict[str, int] = {}
         self.status_code = 200
+        self.status_by_path: dict[str, int] = {}
+        self.retry_after: float | None = None
+        self.delay_s = 0.0
         self._lock = threading.Lock()
         receiver = self
 
@@ -57,8 +66,13 @@ class OTLPReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
-                receiver._ingest(self.path, body)
-                self.send_response(receiver.status_code)
+                if receiver.delay_s:
+                    time.sleep(receiver.delay_s)
+                status = receiver.status_by_path.get(self.path, receiver.status_code)
+                receiver._ingest(self.path, body, keep=200 <= status < 300)
+                self.send_response(status)
+                if receiver.retry_after is not None and status >= 300:
+                    self.send_header("Retry-After", str(receiver.retry_after))
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -83,9 +97,12 @@ class OTLPReceiver:
             self.spans.clear()
             self.metrics.clear()
 
-    def _ingest(self, path: str, body: bytes) -> None:
+    def _ingest(self, path: str, body: bytes, keep: bool = True) -> None:
         with self._lock:
             self.requests += 1
+            self.requests_by_path[path] = self.requests_by_path.get(path, 0) + 1
+        if not keep:
+            return
         if path.endswith("/v1/traces"):
             request = ExportTraceServiceRequest()
             request.ParseFromString(body)

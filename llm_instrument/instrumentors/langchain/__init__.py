@@ -1,5 +1,6 @@
-"""LangChain (langchain-core 1.x, and langchain-classic's legacy chains): spans for chat
-models and LLMs, chains and runnables, retrievers, embeddings, tools and agents.
+"""LangChain (langchain-core 1.x, and langchain-classic's legacy chains) and LangGraph: spans
+for chat models and LLMs, chains and runnables, retrievers, embeddings, tools, agents and
+graphs.
 
 Wrapped, each when its defining module is first imported:
 
@@ -11,13 +12,23 @@ Wrapped, each when its defining module is first imported:
   its work runs, so HTTP calls nest under the model, tool or retriever that made them.
 - ``embeddings.embeddings.Embeddings`` subclasses (``_embeddings``): LangChain has no
   embedding callback.
+- ``vectorstores.base.VectorStore`` subclasses' scored searches (``_scores``): the real
+  scores of the documents a ``VectorStoreRetriever`` returns without them.
+- ``BaseChatModel._get_invocation_params`` (``_models``): the model a class keeps under
+  another name (``ChatHuggingFace.model_id``); ``tools.base._handle_tool_error`` and
+  ``_handle_validation_error`` (``_tools``): tool errors LangChain handled itself.
+- ``langgraph.pregel.main.Pregel.stream``/``astream`` (``_graphs``): which graph a run is,
+  so an agent graph is an agent span.
 
 Settings: ``LLM_INSTRUMENT_LANGCHAIN_CHAIN_SPANS`` = ``outer`` (default: plumbing steps such
 as prompts, parsers, lambdas and sequence steps are folded) or ``all``. Content capture and
 truncation are the core's (``LLM_INSTRUMENT_CAPTURE_CONTENT``, ``..._MAX_CONTENT_LENGTH``).
 Known limits: a multi-prompt legacy ``generate`` keeps its chain's span current during the
 provider call; a stream iterated without LangChain's ``stream()`` (calling ``_stream``
-directly) is not seen at all.
+directly) is not seen at all; a sync stream that Starlette abandons when its client goes
+away ends only when the garbage collector closes it; a handled tool error's span keeps the
+exception, not the error text the model was given; documents come back scored only from a
+vector store's scored search (not MMR).
 """
 
 from __future__ import annotations
@@ -41,9 +52,13 @@ CHAIN_SPANS = Setting(
     "MODE",
 )
 
-_CONTEXT = "llm_instrument.instrumentors.langchain._context"
+_PACKAGE = "llm_instrument.instrumentors.langchain"
+_CONTEXT = f"{_PACKAGE}._context"
 _MANAGER = "langchain_core.callbacks.manager"
 _EMBEDDINGS = "langchain_core.embeddings.embeddings"
+_VECTOR_STORES = "langchain_core.vectorstores.base"
+_TOOLS = "langchain_core.tools.base"
+_PREGEL = "langgraph.pregel.main"
 _CHAT = "langchain_core.language_models.chat_models"
 _LLMS = "langchain_core.language_models.llms"
 
@@ -89,6 +104,12 @@ WRAPPING = Wrapping(
              f"{_CONTEXT}:_wrap_retriever_invoke"),
         Wrap("langchain_core.retrievers", "BaseRetriever.ainvoke",
              f"{_CONTEXT}:_wrap_retriever_ainvoke"),
+        Wrap(_CHAT, "BaseChatModel._get_invocation_params",
+             f"{_PACKAGE}._models:_wrap_get_invocation_params"),
+        Wrap(_TOOLS, "_handle_tool_error", f"{_PACKAGE}._tools:_wrap_handle_error", True),
+        Wrap(_TOOLS, "_handle_validation_error", f"{_PACKAGE}._tools:_wrap_handle_error", True),
+        Wrap(_PREGEL, "Pregel.stream", f"{_PACKAGE}._graphs:_wrap_stream", True),
+        Wrap(_PREGEL, "Pregel.astream", f"{_PACKAGE}._graphs:_wrap_astream", True),
     )
 )  # fmt: skip
 
@@ -102,32 +123,43 @@ def _make_handler() -> Any:
     return handler_class(BaseCallbackHandler, mode == "all")()
 
 
+def _subclass_wraps(module: ModuleType) -> Any:
+    """The subclass wraps hooked on ``module``, if any."""
+    if module.__name__ == _EMBEDDINGS:
+        from llm_instrument.instrumentors.langchain._embeddings import EMBEDDINGS
+
+        return EMBEDDINGS
+    if module.__name__ == _VECTOR_STORES:
+        from llm_instrument.instrumentors.langchain._scores import VECTOR_STORES
+
+        return VECTOR_STORES
+    return None
+
+
 def patch(module: ModuleType) -> None:
     if module.__name__ == _MANAGER and _state.handler is None:
         _state.handler = _make_handler()
     WRAPPING.patch(module)
-    if module.__name__ == _EMBEDDINGS:
-        from llm_instrument.instrumentors.langchain._embeddings import patch_embeddings
-
-        patch_embeddings(module)
+    wraps = _subclass_wraps(module)
+    if wraps is not None:
+        wraps.patch(module)
 
 
 def unpatch(module: ModuleType) -> None:
     WRAPPING.unpatch(module)
-    if module.__name__ == _EMBEDDINGS:
-        from llm_instrument.instrumentors.langchain._embeddings import unpatch_embeddings
-
-        unpatch_embeddings(module)
+    wraps = _subclass_wraps(module)
+    if wraps is not None:
+        wraps.unpatch(module)
 
 
 PLUGIN = Plugin(
     name="langchain",
-    hooks=(*WRAPPING.hooks, _EMBEDDINGS),
+    hooks=(*WRAPPING.hooks, _EMBEDDINGS, _VECTOR_STORES),
     distribution="langchain-core",
     supported=">=1.0,<2",
     patch=patch,
     unpatch=unpatch,
-    description="LangChain chains, models, retrievers, embeddings, tools and agents",
+    description="LangChain and LangGraph chains, models, retrievers, embeddings, tools, agents",
     settings=(CHAIN_SPANS,),
     wrapping=WRAPPING,
 )

@@ -1,7 +1,8 @@
 """The bounded ``run_id`` map and the activation slot shared by the callbacks and wrappers.
 
-``Runs`` maps a LangChain run to its handle (None for a folded chain step) and to the
-context its children start under. Entries leave on end and error; past ``cap`` open runs
+``Runs`` maps a LangChain run to its handle (None for a folded chain step), to the
+context its children start under, and to whether it is an agent graph (whose node runs
+are folded). Entries leave on end and error; past ``cap`` open runs
 (runs whose end callback never came) the oldest is ended and dropped, so the map cannot
 grow without bound.
 
@@ -25,32 +26,42 @@ DEFAULT_CAP = 10_000
 
 
 class Slot:
-    __slots__ = ("context", "kind", "token")
+    """One open wrapped call: which kind of run it expects, the context the run's span made
+    current (and its token), and for a retriever the scores its vector store returned."""
+
+    __slots__ = ("context", "kind", "scores", "token")
 
     def __init__(self, kind: str, ctx: otel_context.Context | None = None) -> None:
         self.kind = kind
         self.token: object | None = None
         self.context = ctx
+        self.scores: dict[int, tuple[Any, float]] | None = None
 
 
 SLOT: ContextVar[Slot | None] = ContextVar("llm_instrument_langchain_slot", default=None)
 
 
 class Runs:
-    """run_id -> (handle or None, children's context), bounded."""
+    """run_id -> (handle or None, children's context, agent graph?), bounded."""
 
     def __init__(self, cap: int = DEFAULT_CAP) -> None:
         self._cap = cap
         self._lock = threading.Lock()
-        self._runs: dict[Any, tuple[genai.Handle | None, otel_context.Context]] = {}
+        self._runs: dict[Any, tuple[genai.Handle | None, otel_context.Context, bool]] = {}
 
     def __len__(self) -> int:
         return len(self._runs)
 
-    def add(self, run_id: Any, handle: genai.Handle | None, ctx: otel_context.Context) -> None:
+    def add(
+        self,
+        run_id: Any,
+        handle: genai.Handle | None,
+        ctx: otel_context.Context,
+        agent_graph: bool = False,
+    ) -> None:
         evicted = None
         with self._lock:
-            self._runs[run_id] = (handle, ctx)
+            self._runs[run_id] = (handle, ctx, agent_graph)
             if len(self._runs) > self._cap:
                 evicted = self._runs.pop(next(iter(self._runs)))
         if evicted is not None and evicted[0] is not None:
@@ -59,6 +70,10 @@ class Runs:
     def context(self, run_id: Any) -> otel_context.Context | None:
         found = self._runs.get(run_id) if run_id is not None else None
         return found[1] if found is not None else None
+
+    def is_agent_graph(self, run_id: Any) -> bool:
+        found = self._runs.get(run_id) if run_id is not None else None
+        return found is not None and found[2]
 
     def handle(self, run_id: Any) -> genai.Handle | None:
         found = self._runs.get(run_id)

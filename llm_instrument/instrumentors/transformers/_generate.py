@@ -29,6 +29,7 @@ from llm_instrument.agent.guard import guard
 from llm_instrument.genai import names
 from llm_instrument.instrumentors.transformers import _extract, _gpu
 from llm_instrument.instrumentors.transformers import _gpu_metrics as gpu_metrics
+from llm_instrument.instrumentors.transformers._streamer import StreamerProxy, proxy_streamer
 
 PIPELINE_KEY = context.create_key("llm_instrument.transformers.pipeline")
 CALL_KEY = context.create_key("llm_instrument.transformers.generate")
@@ -50,40 +51,6 @@ def wrap_stopping_criteria(
     with guard("transformers: a generation step"):
         call.step(args[0] if args else kwargs.get("input_ids"), is_done)
     return is_done
-
-
-class StreamerProxy:
-    """Forwards ``put``; holds ``end`` until the span is finished (see module docstring)."""
-
-    __slots__ = ("_end_requested", "_released", "_streamer")
-
-    def __init__(self, streamer: Any) -> None:
-        self._streamer = streamer
-        self._end_requested = False
-        self._released = False
-
-    def put(self, value: Any) -> None:
-        self._streamer.put(value)
-
-    def end(self) -> None:
-        self._end_requested = True
-
-    def release(self) -> None:
-        if self._end_requested and not self._released:
-            self._released = True
-            self._streamer.end()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._streamer, name)
-
-
-def proxy_streamer(kwargs: dict[str, Any]) -> StreamerProxy | None:
-    """Put a proxy in place of the call's streamer, unless there is none or it is one."""
-    streamer = kwargs.get("streamer")
-    if streamer is None or isinstance(streamer, StreamerProxy):
-        return None
-    proxy = kwargs["streamer"] = StreamerProxy(streamer)
-    return proxy
 
 
 class _GenerateCall:

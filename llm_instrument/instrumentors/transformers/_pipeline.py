@@ -21,11 +21,11 @@ from llm_instrument import genai
 from llm_instrument.agent.guard import guard
 from llm_instrument.genai import names
 from llm_instrument.instrumentors.transformers import _extract
-from llm_instrument.instrumentors.transformers._generate import PIPELINE_KEY, proxy_streamer
+from llm_instrument.instrumentors.transformers._generate import PIPELINE_KEY
+from llm_instrument.instrumentors.transformers._streamer import proxy_streamer
 
 _LLM_TASKS = frozenset(("text-generation", "text2text-generation", "summarization"))
 _EMBEDDING_TASKS = frozenset(("feature-extraction",))
-_TEXT_KEYS = ("generated_text", "summary_text", "translation_text")
 
 
 class _Scope:
