@@ -528,3 +528,23 @@ def test_token_metrics_count_each_call_once(langchain_run: Any) -> None:
     embedded = usage_of(spans.child(embed_root, **{KIND: "EMBEDDING"}))["input_tokens"]
     sums = _token_sums(metrics)
     assert sums == {"input": expected_input + embedded, "output": expected_output}
+
+
+# -- what the viewers make of these spans ---------------------------------------------------
+
+
+def test_spans_read_right_in_phoenix_and_jaeger(client_run: Any) -> None:
+    """Every GenAI JSON attribute passes Phoenix's own schema models (which drop a whole
+    attribute they reject), and Jaeger UI's GenAI view sees each SDK call as an LLM call
+    with its model pill and token row."""
+    from tests.support import genai_schema, jaeger_rules
+
+    _, spans = client_run
+    calls = [s for s in spans.spans if s["scope"] == "llm_instrument.genai"]
+    assert genai_schema.span_errors(calls) == {}
+    client_calls = [s for s in calls if s["resource"]["service.name"] == "openai-client"]
+    for span in client_calls:
+        assert jaeger_rules.classify(span) == jaeger_rules.LLM_CALL, span["name"]
+        assert jaeger_rules.model_pill(span) in (MODEL, f"{MODEL}-embeddings", "no-such-model")
+    answered = [s for s in client_calls if s["status"] != "ERROR" and usage_of(s)]
+    assert answered and all(jaeger_rules.usage(s)["input_tokens"] for s in answered)
