@@ -10,9 +10,11 @@
 #   OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 ./demo.sh    # to Jaeger 2.20+ (README: Sending traces to Jaeger)
 #
 # Settings: PYTHON (python3), TORCH_CPU=1 (torch from PyTorch's CPU wheel index), CHATBOT_LLM
-# (smollm2 | fake), CHATBOT_MODEL_PATH (a local Hugging Face folder), SKIP_INSTALL=1 (use .venv
-# as it is), FORCE_INSTALL=1 (install even when .venv looks up to date). Files go under .demo/:
-# the converted model, the trace store (new each run) and every step's log.
+# (smollm2 | fake | openai: LangChain's ChatOpenAI against a third service, demo_model_server,
+# an OpenAI-compatible server of the same model), CHATBOT_MODEL_PATH (a local Hugging Face
+# folder), SKIP_INSTALL=1 (use .venv as it is), FORCE_INSTALL=1 (install even when .venv looks
+# up to date). Files go under .demo/: the converted model, the trace store (new each run) and
+# every step's log.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -163,6 +165,20 @@ fi
 say "2/5  Language model"
 step "prepare the language model" "$LOGS/prepare.log" .venv/bin/python -m demo_chatbot.prepare
 sed -n 's/^\[prepare\] /      /p' "$LOGS/prepare.log"
+# CHATBOT_LLM=openai: the chatbot's ChatOpenAI calls demo_model_server (OpenAI-compatible,
+# streaming over SSE), which serves SmolLM2 (or CHATBOT_MODEL_PATH); started below, traced too
+if [ "${CHATBOT_LLM:-}" = openai ]; then
+  MODEL_FOLDER=${CHATBOT_MODEL_PATH:-$CHATBOT_MODEL_CACHE}
+  [ -n "${CHATBOT_MODEL_PATH:-}" ] || step "prepare SmolLM2 for the model server" \
+    "$LOGS/prepare-model-server.log" env CHATBOT_LLM=smollm2 .venv/bin/python -m demo_chatbot.prepare
+  MODEL_PORT=$(.venv/bin/python -c '
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+  export CHATBOT_OPENAI_BASE_URL=http://127.0.0.1:$MODEL_PORT/v1
+  export CHATBOT_OPENAI_MODEL=${CHATBOT_OPENAI_MODEL:-$(basename "$MODEL_FOLDER")}
+fi
 
 say "3/5  Starting both services under llm-instrument"
 read -r CHAT_PORT SERVER_PORT < <(.venv/bin/python -c '
@@ -189,6 +205,16 @@ CHATBOT_URL=$CHATBOT_URL "${agent[@]}" --service-name demo-server \
   .venv/bin/uvicorn demo_server.app:app --host 127.0.0.1 --port "$SERVER_PORT" \
   >"$LOGS/server.log" 2>&1 &
 pids+=($!)
+if [ -n "${MODEL_PORT:-}" ]; then
+  MODEL_SERVER_MODEL_PATH=$MODEL_FOLDER MODEL_SERVER_MODEL_NAME=$CHATBOT_OPENAI_MODEL \
+    "${agent[@]}" --service-name demo-model-server \
+    .venv/bin/uvicorn demo_model_server.app:app --host 127.0.0.1 --port "$MODEL_PORT" \
+    >"$LOGS/model-server.log" 2>&1 &
+  pids+=($!)
+  step "demo-model-server on http://127.0.0.1:$MODEL_PORT (loads $CHATBOT_OPENAI_MODEL)" \
+    "$LOGS/wait-model-server.log" \
+    wait_ready model-server "http://127.0.0.1:$MODEL_PORT/healthz" "${pids[2]}"
+fi
 step "demo-chatbot on $CHATBOT_URL (loads the models, indexes the manual)" \
   "$LOGS/wait-chatbot.log" wait_ready chatbot "$CHATBOT_URL/healthz" "${pids[0]}"
 step "demo-server on $SERVER_URL" "$LOGS/wait-server.log" \

