@@ -4,7 +4,7 @@ Standard ``OTEL_*`` variables keep their meaning (the OpenTelemetry SDK reads mo
 itself: service name, resource attributes, OTLP endpoint, protocol, headers, sampler, batch
 sizes). Our own settings are ``LLM_INSTRUMENT_<SETTING>`` or
 ``LLM_INSTRUMENT_<PLUGIN>_<SETTING>``, and every one of them is also a launcher option
-(``OPTIONS`` below drives both), so the CLI, the environment and Kubernetes injection share
+(``agent.options.OPTIONS`` drives both), so the CLI, the environment and Kubernetes injection share
 one path. A bad value never stops the application: it is collected into ``Settings.problems``,
 reported in one warning line at start-up, and the default is used.
 """

@@ -15,7 +15,6 @@ summary table, so it costs the same on a store at its size cap as on a small one
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import re
@@ -26,81 +25,10 @@ from typing import Any
 
 from llm_instrument.agent import config
 from llm_instrument.cli import jaeger_json
+from llm_instrument.cli.view_text import Style, display_name, ms, plural, print_tree, safe, when
 from llm_instrument.exporters.local_store import connect, has_trace_table, iter_rows, problem
 
-# attributes shown after a span's name in the tree, in this order, with short labels
-_KEY_ATTRIBUTES: tuple[tuple[str, str], ...] = (
-    ("openinference.span.kind", ""),
-    ("gen_ai.request.model", "model"),
-    ("gen_ai.usage.input_tokens", "in"),
-    ("gen_ai.usage.output_tokens", "out"),
-    ("gen_ai.response.time_to_first_chunk", "ttft"),
-    ("gen_ai.data_source.id", "source"),
-    ("http.request.method", ""),
-    ("http.method", ""),
-    ("http.route", ""),
-    ("url.full", ""),
-    ("http.url", ""),
-    ("http.response.status_code", "status"),
-    ("http.status_code", "status"),
-)
-
-_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
-_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
-# bidirectional overrides and isolates reorder what the terminal shows
-_BIDI = (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
-_ESCAPES.update({code: f"\\u{code:04x}" for code in _BIDI})
-
 NOT_A_STORE = 2
-
-
-def safe(value: Any) -> str:
-    """``value`` as text with control characters escaped, safe to print to a terminal."""
-    return str(value).translate(_ESCAPES)
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-class _Style:
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def __call__(self, text: str, code: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.enabled else text
-
-
-def _ms(ns: int) -> str:
-    ms = ns / 1e6
-    return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
-
-
-def _when(ns: int) -> str:
-    return datetime.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _format_value(key: str, value: Any) -> str:
-    if key.endswith("time_to_first_chunk") and isinstance(value, int | float):
-        return f"{value * 1000:.1f} ms"
-    return safe(value)
-
-
-_METHOD_ONLY = re.compile(r"[A-Z]+|_OTHER")
-
-
-def display_name(name: str, attributes: dict[str, Any]) -> str:
-    """A server span named by its method alone (no route matched: a 404) shows its path,
-    ``GET /nosuch``; the span name itself stays as the HTTP conventions want it (a path
-    has no bounded cardinality)."""
-    if not _METHOD_ONLY.fullmatch(name):
-        return name
-    path = attributes.get("url.path")
-    if not isinstance(path, str):
-        target = attributes.get("http.target")
-        path = target.split("?", 1)[0] if isinstance(target, str) else None
-    return f"{name} {path}" if path else name
-
 
 _ROOT = """SELECT name, service_name, attributes FROM spans s WHERE trace_id = ? AND (
                parent_span_id IS NULL OR NOT EXISTS (
@@ -174,14 +102,14 @@ def _print_list(
     conn: sqlite3.Connection,
     traces: list[dict[str, Any]],
     service: str | None,
-    style: _Style,
+    style: Style,
     store: str,
 ) -> None:
     if not traces:
         count, services = _stored(conn) if service else (0, [])
         if count:
             print(
-                f"No traces of service {safe(service)!r} among the {_plural(count, 'trace')} "
+                f"No traces of service {safe(service)!r} among the {plural(count, 'trace')} "
                 f"in the store (services: {', '.join(safe(s) for s in services) or '-'})."
             )
         else:
@@ -191,10 +119,10 @@ def _print_list(
     rows = [
         (
             safe(t["trace_id"][:16]),
-            _when(t["start_ns"]),
+            when(t["start_ns"]),
             safe(t["service"] or "-"),
             safe(t["root"]),
-            _ms(t["end_ns"] - t["start_ns"]),
+            ms(t["end_ns"] - t["start_ns"]),
             str(t["spans"]),
             str(t["errors"]) if t["errors"] else "",
         )
@@ -223,53 +151,6 @@ def _resolve(conn: sqlite3.Connection, prefix: str) -> str | None:
     if len(ids) > 1:
         raise SystemExit(f"llm-instrument view: trace id prefix {prefix!r} is ambiguous")
     return ids[0] if ids else None
-
-
-def _print_tree(spans: list[dict[str, Any]], style: _Style) -> None:
-    ids = {s["span_id"] for s in spans}
-    kids: dict[str | None, list[dict[str, Any]]] = {}
-    for span in sorted(spans, key=lambda s: s["start_ns"]):
-        parent = span["parent_span_id"] if span["parent_span_id"] in ids else None
-        kids.setdefault(parent, []).append(span)
-    start = min(s["start_ns"] for s in spans)
-    end = max(s["end_ns"] for s in spans)
-    services = sorted({safe(s["service_name"] or "-") for s in spans})
-    summary = f"{_when(start)}  {_ms(end - start)}  {_plural(len(spans), 'span')}"
-    print(
-        style(f"trace {safe(spans[0]['trace_id'])}", "1")
-        + f"  {summary}  services: {', '.join(services)}"
-    )
-
-    def show(span: dict[str, Any], prefix: str, last: bool, service: str | None) -> None:
-        attrs = span["attributes"] if isinstance(span["attributes"], dict) else {}
-        bits = [
-            f"{label}={_format_value(key, attrs[key])}" if label else _format_value(key, attrs[key])
-            for key, label in _KEY_ATTRIBUTES
-            if key in attrs
-        ]
-        name = style(safe(display_name(span["name"], attrs)), "1")
-        if span["service_name"] != service:
-            name = style(f"[{safe(span['service_name'])}] ", "36") + name
-        status = style(" ERROR", "31") if span["status_code"] == "ERROR" else ""
-        detail = style("  " + " ".join(bits), "2") if bits else ""
-        branch = "└─ " if last else "├─ "
-        duration = style(_ms(span["end_ns"] - span["start_ns"]), "33")
-        print(f"{prefix}{branch}{name} {duration}{status}{detail}")
-        if span["status_code"] == "ERROR" and span.get("status_message"):
-            message = style(safe(span["status_message"]), "31")
-            print(f"{prefix}{'   ' if last else '│  '}  {message}")
-        children = kids.get(span["span_id"], [])
-        for i, child in enumerate(children):
-            show(
-                child,
-                prefix + ("   " if last else "│  "),
-                i == len(children) - 1,
-                span["service_name"],
-            )
-
-    roots = kids.get(None, [])
-    for i, root in enumerate(roots):
-        show(root, "", i == len(roots) - 1, None)
 
 
 def _json_span(row: dict[str, Any]) -> dict[str, Any]:
@@ -345,7 +226,7 @@ def _view(args: argparse.Namespace) -> int:
     if isinstance(opened, int):
         return opened
     colored = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    style = _Style(colored and args.format == "text")
+    style = Style(colored and args.format == "text")
     with opened as conn:
         # a store whose first writer has not created its tables yet is an empty one
         tables = _has_spans(conn)
@@ -372,7 +253,7 @@ def _view(args: argparse.Namespace) -> int:
     elif args.format == "jaeger":
         print(json.dumps(jaeger_json.document(spans), ensure_ascii=False))
     else:
-        _print_tree(spans, style)
+        print_tree(spans, style)
     return 0
 
 
