@@ -71,6 +71,9 @@ def histogram(
 
 
 def _genai(name: str) -> metrics.Histogram:
+    found = _instruments.get(name)  # the common case: no closure, no bucket list per record
+    if found is not None:
+        return found  # type: ignore[no-any-return]
     unit, description, buckets = names.METRICS[name]
     return histogram(name, unit, description, buckets)
 

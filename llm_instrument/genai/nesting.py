@@ -20,7 +20,7 @@ A CUDA ``generate()`` whose counts arrive late settles before its outer ends
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llm_instrument.genai import metrics as genai_metrics
 from llm_instrument.genai import names, spans
@@ -68,6 +68,7 @@ def close(handle: Handle, end_ns: int) -> None:
     """Write the usage and timing attributes, end the span, hand up or record the metrics."""
     usage, first_ns, chunks = handle._usage, handle._first_ns, handle._chunks
     span, labels, inner = handle.span, handle._labels, handle._inner
+    attrs: dict[str, Any] = {}  # handed to the span at once
     if inner is not None:
         usage = usage or inner.usage
         if first_ns is None:
@@ -77,25 +78,24 @@ def close(handle: Handle, end_ns: int) -> None:
             # that actually ran beneath it: Jaeger's model pill reads gen_ai.request.model.
             # Not as gen_ai.response.model: no response said so, and Phoenix would show it
             # as the span's output ({"model": ...}) in its span list
-            labels[names.REQUEST_MODEL] = inner.model
-            span.set_attribute(names.REQUEST_MODEL, inner.model)
+            labels[names.REQUEST_MODEL] = attrs[names.REQUEST_MODEL] = inner.model
             span.update_name(f"{labels[names.OPERATION]} {inner.model}")
     if names.REQUEST_MODEL not in labels and handle._kind in names.MODEL_KINDS:
         # still no model: the response's, else the name the caller gave (a fake or custom
         # model class), so that every model span shows one where Jaeger reads it
         fallback = labels.get(names.RESPONSE_MODEL) or handle._name
         if fallback:
-            labels[names.REQUEST_MODEL] = fallback
-            span.set_attribute(names.REQUEST_MODEL, fallback)
+            labels[names.REQUEST_MODEL] = attrs[names.REQUEST_MODEL] = fallback
     outer = _same_call(handle)
     hand_up = outer is not None and not outer._ended
     carrier = not hand_up and not (outer is not None and outer._carried_usage)
     if span.is_recording():
         if usage is not None:
-            span.set_attributes(spans.usage_attributes(usage, counted=carrier))
+            attrs.update(spans.usage_attributes(usage, counted=carrier))
         if first_ns is not None:
-            seconds = (first_ns - handle._start_ns) / 1e9
-            span.set_attribute(names.RESPONSE_TIME_TO_FIRST_CHUNK, seconds)
+            attrs[names.RESPONSE_TIME_TO_FIRST_CHUNK] = (first_ns - handle._start_ns) / 1e9
+        if attrs:
+            span.set_attributes(attrs)
     handle._carried_usage = carrier and usage is not None
     span.end()
     if handle._server is not None and names.ERROR_TYPE not in labels:

@@ -46,46 +46,53 @@ def _as_messages(value: Any, role: str, reason: str | None = None) -> Sequence[M
     return None
 
 
-def _write_value(span: Span, value: Any, limit: int, output: bool) -> None:
+def _value(attrs: dict[str, Any], value: Any, limit: int, output: bool) -> None:
     """Non-message content as OpenInference's ``input.value``/``output.value`` (what Phoenix
     shows in its Input and Output columns), with the JSON MIME type when it is JSON."""
     text, is_json = content.value_text(value, limit)
-    span.set_attribute(names.OUTPUT_VALUE if output else names.INPUT_VALUE, text)
+    attrs[names.OUTPUT_VALUE if output else names.INPUT_VALUE] = text
     if is_json:
-        span.set_attribute(
-            names.OUTPUT_MIME_TYPE if output else names.INPUT_MIME_TYPE, names.MIME_JSON
-        )
+        attrs[names.OUTPUT_MIME_TYPE if output else names.INPUT_MIME_TYPE] = names.MIME_JSON
 
 
 def write_inputs(span: Span, kind: str, inputs: Any, policy: content.Policy) -> None:
+    """The inputs' attributes, handed to the span at once (one lock round, not one a key)."""
+    attrs = input_attributes(kind, inputs, policy)
+    if attrs:
+        span.set_attributes(attrs)
+
+
+def input_attributes(kind: str, inputs: Any, policy: content.Policy) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
     limit = policy.limit
     if kind == names.SpanKind.TOOL and isinstance(inputs, ToolCall):
         if inputs.id:
-            span.set_attribute(names.TOOL_CALL_ID, inputs.id)
+            attrs[names.TOOL_CALL_ID] = inputs.id
         if policy.capture and inputs.arguments is not None:
-            span.set_attribute(names.TOOL_CALL_ARGUMENTS, content.text(inputs.arguments, limit))
-        return
+            attrs[names.TOOL_CALL_ARGUMENTS] = content.text(inputs.arguments, limit)
+        return attrs
     if not policy.capture or inputs is None:
-        return
+        return attrs
     if kind == names.SpanKind.LLM:
         messages = _as_messages(inputs, "user")
         if messages is None:
-            _write_value(span, inputs, limit, output=False)
-            return
+            _value(attrs, inputs, limit, output=False)
+            return attrs
         system, others = _split_messages(messages)
         if system:
-            span.set_attribute(names.SYSTEM_INSTRUCTIONS, content.instructions_json(system, limit))
-        span.set_attribute(names.INPUT_MESSAGES, content.messages_json(others, limit))
+            attrs[names.SYSTEM_INSTRUCTIONS] = content.instructions_json(system, limit)
+        attrs[names.INPUT_MESSAGES] = content.messages_json(others, limit)
     elif kind == names.SpanKind.RETRIEVER and isinstance(inputs, str):
-        span.set_attribute(names.RETRIEVAL_QUERY_TEXT, content.clip(inputs, limit))
+        attrs[names.RETRIEVAL_QUERY_TEXT] = content.clip(inputs, limit)
     elif kind == names.SpanKind.TOOL:
-        span.set_attribute(names.TOOL_CALL_ARGUMENTS, content.text(inputs, limit))
+        attrs[names.TOOL_CALL_ARGUMENTS] = content.text(inputs, limit)
     else:
-        _write_value(span, inputs, limit, output=False)
+        _value(attrs, inputs, limit, output=False)
         if kind in _CONVERSING:
             # Jaeger's GenAI tab shows an agent's or workflow's input only as messages
             messages = _as_messages(inputs, "user") or (Message("user", inputs),)
-            span.set_attribute(names.INPUT_MESSAGES, content.messages_json(messages, limit))
+            attrs[names.INPUT_MESSAGES] = content.messages_json(messages, limit)
+    return attrs
 
 
 # agents and workflows: their input and output are messages too (the conventions' opt-in
@@ -101,44 +108,54 @@ def write_outputs(
     documents: Sequence[Document] | None,
     response_model: str | None,
 ) -> None:
+    """The outputs' attributes, handed to the span at once."""
+    attrs = output_attributes(kind, outputs, finish_reasons, documents, response_model)
+    if attrs:
+        span.set_attributes(attrs)
+
+
+def output_attributes(
+    kind: str,
+    outputs: Any,
+    finish_reasons: Sequence[str] | None,
+    documents: Sequence[Document] | None,
+    response_model: str | None,
+) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
     policy = content.policy()
     limit = policy.limit
     if response_model:
-        span.set_attribute(names.RESPONSE_MODEL, model_label(response_model))
+        attrs[names.RESPONSE_MODEL] = model_label(response_model)
     if finish_reasons:
-        span.set_attribute(names.RESPONSE_FINISH_REASONS, tuple(str(r) for r in finish_reasons))
+        attrs[names.RESPONSE_FINISH_REASONS] = tuple(str(r) for r in finish_reasons)
     if documents is not None:
-        span.set_attribute(
-            names.RETRIEVAL_DOCUMENTS, content.documents_json(documents, limit, policy.capture)
-        )
+        attrs[names.RETRIEVAL_DOCUMENTS] = content.documents_json(documents, limit, policy.capture)
     if outputs is None:
-        return
+        return attrs
     if kind == names.SpanKind.EMBEDDING:
         if isinstance(outputs, Sequence) and outputs and isinstance(outputs[0], Sequence):
-            span.set_attribute(names.EMBEDDINGS_DIMENSION_COUNT, len(outputs[0]))
-        return
+            attrs[names.EMBEDDINGS_DIMENSION_COUNT] = len(outputs[0])
+        return attrs
     if not policy.capture:
-        return
+        return attrs
     reasons = tuple(finish_reasons or ())
     if kind == names.SpanKind.LLM:
         messages = _as_messages(outputs, "assistant", reasons[0] if reasons else None)
         if messages is None:
-            _write_value(span, outputs, limit, output=True)
-            return
-        span.set_attribute(
-            names.OUTPUT_MESSAGES, content.output_messages_json(messages, reasons, limit)
-        )
+            _value(attrs, outputs, limit, output=True)
+            return attrs
+        attrs[names.OUTPUT_MESSAGES] = content.output_messages_json(messages, reasons, limit)
     elif kind == names.SpanKind.TOOL:
-        span.set_attribute(names.TOOL_CALL_RESULT, content.text(outputs, limit))
+        attrs[names.TOOL_CALL_RESULT] = content.text(outputs, limit)
     else:
-        _write_value(span, outputs, limit, output=True)
+        _value(attrs, outputs, limit, output=True)
         if kind in _CONVERSING:
             messages = _as_messages(outputs, "assistant") or (Message("assistant", outputs),)
             # a workflow or agent that returned ended normally: "stop"
-            span.set_attribute(
-                names.OUTPUT_MESSAGES,
-                content.output_messages_json(messages, reasons or ("stop",), limit),
+            attrs[names.OUTPUT_MESSAGES] = content.output_messages_json(
+                messages, reasons or ("stop",), limit
             )
+    return attrs
 
 
 _USAGE_NAMES = (

@@ -14,6 +14,7 @@ as JSON objects rather than Python reprs.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -105,28 +106,74 @@ def model_facts(
     return provider, model, class_name(serialized) or kwargs.get("name"), request
 
 
+# (class, name) -> whether the class (its MRO) defines name; class -> a pydantic v2 model
+_ON_CLASS: dict[tuple[type, str], bool] = {}
+_PYDANTIC: dict[type, bool] = {}
+_CACHE_MAX = 4096  # classes are few; cleared past this, never grows without bound
+
+
+def _is_pydantic(cls: type) -> bool:
+    found = _PYDANTIC.get(cls)
+    if found is None:
+        main = sys.modules.get("pydantic.main")
+        base = getattr(main, "BaseModel", None)
+        found = base is not None and getattr(cls, "__getattr__", None) is base.__getattr__
+        if len(_PYDANTIC) > _CACHE_MAX:
+            _PYDANTIC.clear()
+        _PYDANTIC[cls] = found
+    return found
+
+
+def _on_class(cls: type, name: str) -> bool:
+    key = (cls, name)
+    found = _ON_CLASS.get(key)
+    if found is None:
+        found = any(name in vars(c) for c in cls.__mro__)
+        if len(_ON_CLASS) > _CACHE_MAX:
+            _ON_CLASS.clear()
+        _ON_CLASS[key] = found
+    return found
+
+
+def field(obj: Any, name: str) -> Any:
+    """``getattr(obj, name, None)``, without pydantic's ``__getattr__`` raising and catching
+    an ``AttributeError`` (~2 us) for a name the model does not have (``role`` on an
+    ``AIMessage``): a class attribute or property, then the instance's fields, then
+    the model's extra fields, as ``BaseModel.__getattr__`` looks them up."""
+    cls = type(obj)
+    if not _is_pydantic(cls) or _on_class(cls, name):
+        return getattr(obj, name, None)
+    found = obj.__dict__
+    if name in found:
+        return found[name]
+    if name in cls.__private_attributes__:
+        return getattr(obj, name, None)
+    extra = obj.__pydantic_extra__
+    return extra.get(name) if extra else None
+
+
 def message(msg: Any) -> genai.Message:
     """A LangChain ``BaseMessage`` as the core's message."""
     role = _role(msg)
     calls = tuple(
         genai.ToolCall(call.get("id"), call.get("name", ""), call.get("args"))
-        for call in (getattr(msg, "tool_calls", None) or ())
+        for call in (field(msg, "tool_calls") or ())
         if isinstance(call, Mapping)
     )
-    reason = finish_reason(getattr(msg, "response_metadata", None))
+    reason = finish_reason(field(msg, "response_metadata"))
     return genai.Message(
         role,
         getattr(msg, "content", msg),
         tool_calls=calls,
-        tool_call_id=getattr(msg, "tool_call_id", None),
+        tool_call_id=field(msg, "tool_call_id"),
         finish_reason=reason,
     )
 
 
 def _role(msg: Any) -> str:
-    kind = getattr(msg, "type", "")
+    kind = field(msg, "type") or ""
     if kind in ("chat", "ChatMessageChunk"):  # a ChatMessage names its role itself
-        role = getattr(msg, "role", None)
+        role = field(msg, "role")
         return _ROLES.get(role, role) if isinstance(role, str) and role else "user"
     return _ROLES.get(kind, "user")
 
@@ -206,11 +253,11 @@ def result_facts(
     response_model = None
     for generations in getattr(response, "generations", None) or ():
         for generation in generations:
-            msg = getattr(generation, "message", None)
-            info = getattr(generation, "generation_info", None) or {}
+            msg = field(generation, "message")
+            info = field(generation, "generation_info") or {}
             if msg is not None:
                 out = message(msg)
-                metadata = getattr(msg, "response_metadata", None) or {}
+                metadata = field(msg, "response_metadata") or {}
             else:
                 out = genai.Message("assistant", getattr(generation, "text", ""))
                 metadata = {}
@@ -225,7 +272,7 @@ def result_facts(
                 response_model = response_model or model
             _add(
                 total,
-                _usage_from(getattr(msg, "usage_metadata", None))
+                _usage_from(field(msg, "usage_metadata"))
                 or _usage_from(info)
                 or _usage_from(metadata),
             )
@@ -243,13 +290,13 @@ def documents(docs: Any, scores: Mapping[int, float] | None = None) -> list[gena
     else the one its vector store's scored search returned (``scores``, by identity)."""
     found = []
     for doc in docs or ():
-        metadata = getattr(doc, "metadata", None) or {}
+        metadata = field(doc, "metadata") or {}
         score = next(
             (metadata[k] for k in _SCORE_KEYS if isinstance(metadata.get(k), int | float)), None
         )
         if score is None and scores:
             score = scores.get(id(doc))
-        doc_id = getattr(doc, "id", None) or metadata.get("id")
+        doc_id = field(doc, "id") or metadata.get("id")
         found.append(
             genai.Document(
                 str(getattr(doc, "page_content", doc)),
