@@ -112,6 +112,9 @@ RULES: tuple[Rule, ...] = (
 )
 
 _MIN_SECRET = 8  # no rule can match a shorter text
+# every (trigger, rule) pair in one flat table: one comprehension of substring searches
+# decides which rules run, instead of a generator per rule (a third of the cost per text)
+_TRIGGERS = tuple((trigger, index) for index, rule in enumerate(RULES) for trigger in rule.triggers)
 
 
 def redact(text: str) -> str:
@@ -121,9 +124,10 @@ def redact(text: str) -> str:
     # one lower-casing and a few substring searches (C speed) decide which rules run at
     # all: ordinary prose runs none of the regular expressions
     lowered = text.lower()
-    for rule in RULES:
-        if any(trigger in lowered for trigger in rule.triggers):
-            text = rule.apply(text)
+    hits = [index for trigger, index in _TRIGGERS if trigger in lowered]
+    if hits:
+        for index in sorted(set(hits)):  # in table order, as the rules are written
+            text = RULES[index].apply(text)
     return text
 
 
