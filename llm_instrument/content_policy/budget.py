@@ -26,6 +26,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 MARKER_RESERVE = 160  # bytes kept free for the marker item and the brackets
+# one encoder for every captured value: ``json.dumps`` with options builds a new encoder per
+# call, which cost as much as encoding a short message
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
+def to_json(value: Any) -> str:
+    """``value`` as JSON the way every captured attribute is written (UTF-8 kept, anything
+    JSON does not know as its ``str``)."""
+    return _JSON.encode(value)
 
 
 def size(text: str) -> int:
@@ -91,7 +100,7 @@ def fit_items(
     if left_out or already:
         cut = (items[left_out - 1] if newest_last else items[len(kept)]) if left_out else None
         note = (marker or (lambda n, _: item_marker(n)))(left_out + already, cut)
-        kept.append(json.dumps(note, ensure_ascii=False, default=str))
+        kept.append(to_json(note))
     if newest_last:
         kept.reverse()
     return "[" + ",".join(kept) + "]"
@@ -126,7 +135,7 @@ def _refit(value: str, budget: int) -> str:
         messages = bool(items) and all(isinstance(i, Mapping) and "parts" in i for i in items)
 
         def encode(item: Any) -> str:
-            return json.dumps(item, ensure_ascii=False, default=str)
+            return to_json(item)
 
         if messages:
             earlier = _message_marker_count(items[0])

@@ -21,14 +21,19 @@ applies it while building the conventions' JSON shapes:
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llm_instrument.content_policy import REDACTED, Policy, clip, hides, policy, redact
-from llm_instrument.content_policy.budget import Room, fit_items, item_marker, message_marker
+from llm_instrument.content_policy.budget import (
+    Room,
+    fit_items,
+    item_marker,
+    message_marker,
+    to_json,
+)
 from llm_instrument.genai.facts import Document, Message, Prompt, ToolCall
 
 __all__ = ["REDACTED", "Policy", "clip", "policy", "redact"]
@@ -89,7 +94,7 @@ def value_text(value: Any, limit: int) -> tuple[str, bool]:
     plain = _plain(value, limit)
     if isinstance(plain, str):
         return plain, False
-    return json.dumps(plain, ensure_ascii=False, default=str), True
+    return to_json(plain), True
 
 
 def _parts(content: Any, limit: int) -> list[dict[str, Any]]:
@@ -185,7 +190,7 @@ def messages_json(messages: Sequence[Message], limit: int) -> str:
     its newest messages and says how many were left out."""
     return fit_items(
         messages,
-        lambda m: json.dumps(_message(m, limit), ensure_ascii=False, default=str),
+        lambda m: to_json(_message(m, limit)),
         policy().budget,
         newest_last=True,
         marker=lambda left_out, cut: message_marker(left_out, cut.role),
@@ -207,7 +212,7 @@ def output_messages_json(
             else:
                 item["finish_reason"] = finish_reasons[0] if finish_reasons else FINISH_UNKNOWN
         encoded.append(item)
-    return json.dumps(encoded, ensure_ascii=False, default=str)
+    return to_json(encoded)
 
 
 def instructions_json(messages: Sequence[Message], limit: int) -> str:
@@ -215,9 +220,7 @@ def instructions_json(messages: Sequence[Message], limit: int) -> str:
     parts: list[dict[str, Any]] = []
     for message in messages:
         parts += _parts(message.content, limit)
-    return fit_items(
-        parts, lambda p: json.dumps(p, ensure_ascii=False, default=str), policy().budget
-    )
+    return fit_items(parts, to_json, policy().budget)
 
 
 def document_id(doc: Document) -> str:
@@ -257,8 +260,4 @@ def _document(doc: Document, limit: int, capture: bool, rank: int = 0) -> dict[s
 
 def documents_json(documents: Sequence[Document], limit: int, capture: bool) -> str:
     """Retrieved documents: ids and scores always, text and metadata only with capture on."""
-    return json.dumps(
-        [_document(d, limit, capture, rank) for rank, d in enumerate(documents)],
-        ensure_ascii=False,
-        default=str,
-    )
+    return to_json([_document(d, limit, capture, rank) for rank, d in enumerate(documents)])
