@@ -59,11 +59,18 @@ class Runs:
         ctx: otel_context.Context,
         agent_graph: bool = False,
     ) -> None:
-        evicted = None
+        # a dict's item set and pop are atomic: the lock is needed only to evict, where
+        # two threads must not pick the same oldest entry (once per run on the hot path
+        # it cost more than the rest of a folded run's bookkeeping)
+        self._runs[run_id] = (handle, ctx, agent_graph)
+        if len(self._runs) <= self._cap:
+            return
         with self._lock:
-            self._runs[run_id] = (handle, ctx, agent_graph)
-            if len(self._runs) > self._cap:
-                evicted = self._runs.pop(next(iter(self._runs)))
+            try:
+                oldest = next(iter(self._runs))
+            except (StopIteration, RuntimeError):  # emptied or resized by another thread
+                return
+            evicted = self._runs.pop(oldest, None)
         if evicted is not None and evicted[0] is not None:
             evicted[0].finish()
 
@@ -80,8 +87,7 @@ class Runs:
         return found[0] if found is not None else None
 
     def pop(self, run_id: Any) -> genai.Handle | None:
-        with self._lock:
-            found = self._runs.pop(run_id, None)
+        found = self._runs.pop(run_id, None)
         return found[0] if found is not None else None
 
     def clear(self) -> None:
