@@ -32,7 +32,7 @@ from opentelemetry.trace import (
 )
 
 from llm_instrument.agent import guard
-from llm_instrument.exporters import otlp_encoding
+from llm_instrument.exporters import otlp, otlp_encoding
 
 ATTRIBUTES: dict[str, Any] = {
     "str": "chat",
@@ -278,9 +278,29 @@ def test_caches_stay_bounded() -> None:
     assert len(otlp_encoding._names) <= otlp_encoding._CACHE_LIMIT
 
 
+def test_the_exporter_posts_the_direct_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spy on the writer: for these spans its bytes are identical to the SDK's, so the
+    bodies alone could not tell which encoder the exporter used."""
+    written: list[bytes] = []
+    write = otlp_encoding._encode
+
+    def spy(spans: Sequence[ReadableSpan]) -> bytes:
+        written.append(write(spans))
+        return written[-1]
+
+    monkeypatch.setattr(otlp_encoding, "_encode", spy)
+    exporter = otlp.OTLPSpanExporter("http://127.0.0.1:9/v1/traces")
+    bodies: list[bytes] = []
+    monkeypatch.setattr(exporter.sender, "post", lambda body: bodies.append(body) or True)
+    spans = make_spans()
+    assert exporter.export(spans) is otlp.SpanExportResult.SUCCESS
+    assert bodies == written and len(bodies) == 1
+    assert ExportTraceServiceRequest.FromString(bodies[0]) == sdk_encode(spans)
+
+
 def test_importing_the_encoder_loads_no_protobuf() -> None:
     code = (
-        "import sys, llm_instrument.exporters.otlp_encoding;"
+        "import sys, llm_instrument.exporters.otlp, llm_instrument.exporters.otlp_encoding;"
         "print(sorted(m for m in sys.modules if m.startswith(('google', 'opentelemetry.proto'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
