@@ -50,6 +50,7 @@ _LINK_FLAGS = (b"\x35" + struct.pack("<I", 0x100), b"\x35" + struct.pack("<I", 0
 
 _strings: dict[str, bytes] = {}  # str -> field 1 (KeyValue.key and AnyValue.string_value)
 _names: dict[str, bytes] = {}  # span name -> Span.name (field 5)
+_pairs: dict[tuple[str, str], bytes] = {}  # (key, short str value) -> KeyValue body
 
 
 class _Unsupported(Exception):
@@ -77,12 +78,13 @@ def _cached(cache: dict[str, bytes], tag: bytes, text: str) -> bytes:
     in every span."""
     if len(text) > _CACHED_LEN:
         return _field(tag, text.encode())
-    encoded = cache.get(text)
-    if encoded is None:
-        encoded = _field(tag, text.encode())
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        cache[text] = encoded
+    return cache.get(text) or _remember(cache, text, _field(tag, text.encode()))
+
+
+def _remember(cache: dict[Any, bytes], key: Any, encoded: bytes) -> bytes:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = encoded
     return encoded
 
 
@@ -114,7 +116,7 @@ def _any_value(value: Any) -> bytes:
 
 def _key_value(key: str, value: Any) -> bytes:
     """A KeyValue body; the value is always present, empty for ``None``, as the SDK writes."""
-    if type(key) is not str:
+    if type(key) is not str and not isinstance(key, str):
         raise _Unsupported(f"key of type {type(key).__name__}")
     head = _cached(_strings, b"\x0a", key) if key else b""
     return head + _field(b"\x12", _any_value(value))
@@ -123,7 +125,13 @@ def _key_value(key: str, value: Any) -> bytes:
 def _attributes(out: list[bytes], tag: bytes, attributes: Attributes) -> None:
     if attributes:
         for key, value in attributes.items():
-            out.append(_field(tag, _key_value(key, value)))
+            if type(value) is str and len(value) <= _CACHED_LEN:
+                # enum-like pairs ("gen_ai.operation.name": "chat") repeat in every span
+                pair = (key, value)
+                body = _pairs.get(pair) or _remember(_pairs, pair, _key_value(key, value))
+                out.append(_field(tag, body))
+            else:
+                out.append(_field(tag, _key_value(key, value)))
 
 
 def _count(tag: bytes, count: int) -> bytes:
@@ -240,13 +248,6 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
     return b"".join(out)
 
 
-def _sdk_encode(spans: Sequence[ReadableSpan]) -> bytes:
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk
-
-    body: bytes = sdk(spans).SerializeToString()
-    return body
-
-
 def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     """The serialised ``ExportTraceServiceRequest`` for ``spans``, as the SDK would write it."""
     with guard.guard("OTLP span encoding"):
@@ -254,4 +255,7 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
             return _encode(spans)
         except (_Unsupported, UnicodeEncodeError) as exc:
             _logger.debug("this span batch goes through the SDK's OTLP encoder: %s", exc)
-    return _sdk_encode(spans)
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk
+
+    body: bytes = sdk(spans).SerializeToString()
+    return body

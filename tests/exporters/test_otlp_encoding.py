@@ -4,6 +4,7 @@ it cannot write must still come out (through the SDK encoder), never be lost."""
 
 from __future__ import annotations
 
+import enum
 import logging
 import random
 import subprocess
@@ -191,6 +192,25 @@ def test_plain_readable_spans_with_equal_resources_share_a_group() -> None:
     assert len(request.resource_spans[0].scope_spans) == 2
 
 
+class _Name(enum.StrEnum):
+    OPERATION = "gen_ai.operation.name"
+    CHAT = "chat"
+
+
+class _Count(enum.IntEnum):
+    TEN = 10
+
+
+def test_str_and_int_subclasses_are_written_not_handed_over() -> None:
+    """Enum keys and values are str/int to the SDK encoder; the writer takes them too."""
+    span = ReadableSpan(
+        "s",
+        context=SpanContext(1, 2, is_remote=False),
+        attributes={_Name.OPERATION: _Name.CHAT, "n": _Count.TEN, "list": [_Name.CHAT]},
+    )
+    assert_same([span])
+
+
 def _random_value(rng: random.Random, depth: int = 0) -> Any:
     choice = rng.randrange(10 if depth < 2 else 7)
     if choice == 0:
@@ -276,6 +296,7 @@ def test_caches_stay_bounded() -> None:
     assert_same(spans)
     assert len(otlp_encoding._strings) <= otlp_encoding._CACHE_LIMIT
     assert len(otlp_encoding._names) <= otlp_encoding._CACHE_LIMIT
+    assert len(otlp_encoding._pairs) <= otlp_encoding._CACHE_LIMIT
 
 
 def test_the_exporter_posts_the_direct_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
