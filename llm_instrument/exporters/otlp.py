@@ -274,17 +274,17 @@ def abort_all() -> None:
 
 
 class OTLPSpanExporter(SpanExporter):
-    """Spans over OTLP/HTTP; encodes with the SDK's encoder, sends with ``HTTPSender``."""
+    """Spans over OTLP/HTTP; encodes with ``otlp_encoding`` (the SDK's encoder only for a
+    batch it cannot write), sends with ``HTTPSender``."""
 
     def __init__(self, url: str) -> None:
         self.sender = HTTPSender(url, "traces")
         _senders.append(self.sender)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+        from llm_instrument.exporters.otlp_encoding import encode_spans
 
-        body = encode_spans(spans).SerializeToString()
-        ok = self.sender.post(body)
+        ok = self.sender.post(encode_spans(spans))
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
