@@ -66,14 +66,43 @@ class _PolicySpan(ReadableSpan):
         return self._original.dropped_links
 
 
+# what the GenAI core writes outside the gen_ai./llm_instrument. names (OpenInference's),
+# every one of them already cut and redacted by the core when it wrote it
+_CORE_PREFIXES = ("gen_ai.", "llm_instrument.")
+_CORE_OTHER_KEYS = frozenset(
+    (
+        "openinference.span.kind",
+        "input.value",
+        "output.value",
+        "input.mime_type",
+        "output.mime_type",
+    )
+)
+
+
+def _core_within_budget(values: Attributes, rules: Policy) -> bool:
+    """Whether a core span needs nothing from the policy: capture on, only the core's own
+    names, and strings that fit the span budget even at 4 UTF-8 bytes a character. Most
+    GenAI spans are such, and this one pass over the values replaces the per-key work."""
+    if not rules.capture or not values:
+        return False
+    chars = 0
+    for key, value in values.items():
+        if key not in _CORE_OTHER_KEYS and not key.startswith(_CORE_PREFIXES):
+            return False
+        if type(value) is str:
+            chars += len(value)
+    return chars * 4 <= rules.budget
+
+
 def _attributes(values: Attributes, rules: Policy, core: bool) -> dict[str, Any] | None:
     """The sanitized attributes, or ``None`` when nothing changed."""
-    if not values:
+    if not values or (core and _core_within_budget(values, rules)):
         return None
     result: dict[str, Any] = {}
     changed = False
     for key, value in values.items():
-        if core and key.startswith(("gen_ai.", "llm_instrument.")):
+        if core and key.startswith(_CORE_PREFIXES):
             result[key] = value  # the core applied the policy when it wrote them
             continue
         safe = attributes.sanitize(key, value, rules)

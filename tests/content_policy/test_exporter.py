@@ -104,3 +104,26 @@ def test_a_failure_drops_the_attributes_not_the_span(
     _http_span(pipeline)
     span = pipeline.span("GET")
     assert dict(span.attributes or {}) == {} and list(span.events) == []
+
+
+def test_a_core_span_with_a_foreign_attribute_still_gets_the_whole_policy(
+    pipeline: Pipeline,
+) -> None:
+    h = genai.start_llm(
+        "chat", model="m", inputs="hi", attributes={"url.full": f"https://u:pw@h/v1?api_key={KEY}"}
+    )
+    h.finish(outputs="ok")
+    a = pipeline.span("chat m").attributes or {}
+    assert a["url.full"] == "https://REDACTED:REDACTED@h/v1?api_key=REDACTED"
+
+
+def test_a_core_span_over_the_span_budget_is_still_evened_out(pipeline: Pipeline) -> None:
+    config.reset(config.Settings(max_span_content_bytes=20_000))
+    many = [genai.Message("user", f"question {i} " + "x" * 900) for i in range(18)]
+    h = genai.start_llm("chat", model="m", inputs=many)
+    h.finish(outputs=[genai.Message("assistant", "y" * 9000)])
+    a = pipeline.span("chat m").attributes or {}
+    total = sum(
+        len(str(a[k]).encode()) for k in ("gen_ai.input.messages", "gen_ai.output.messages")
+    )
+    assert total <= 20_000
