@@ -25,13 +25,14 @@ error status, a model's partial output kept. A tool error LangChain handled
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
 
 from llm_instrument import genai
 from llm_instrument.agent.guard import guarded
+from llm_instrument.content_policy import policy
 from llm_instrument.genai import names
 from llm_instrument.instrumentors.langchain import _extract, _graphs, _models, _scores, _tools
 from llm_instrument.instrumentors.langchain._runs import SLOT, runs
@@ -83,24 +84,31 @@ def _end_model(run_id: Any, response: Any) -> None:
     _end(run_id, outputs=outputs, finish_reasons=reasons, response_model=response_model)
 
 
+def _wants_content(handle: genai.Handle) -> bool:
+    """Whether ``handle``'s span writes content (capture on, span sampled): messages and
+    plain copies of inputs are built only then, not for the policy to drop."""
+    return handle.span.is_recording() and policy().capture
+
+
 def _late_inputs(run_id: Any, inputs: Any) -> None:
     """A streamed chain's input, which LangChain reports only when the chain ends."""
     if inputs is not None and inputs != _STREAM_PLACEHOLDER:
         handle = runs.handle(run_id)
-        if handle is not None and handle.span.is_recording():
+        if handle is not None and _wants_content(handle):
             handle.set_inputs(_extract.plain(inputs))
 
 
 def _start_model(
     operation: str,
-    inputs: Any,
+    inputs: Callable[[], Any],
     serialized: Any,
     metadata: Any,
     kwargs: dict[str, Any],
     run_id: Any,
     parent_run_id: Any,
 ) -> None:
-    """The span of a chat model or LLM run (both callbacks differ only in their inputs)."""
+    """The span of a chat model or LLM run (both callbacks differ only in their inputs,
+    which ``inputs()`` builds once the span is known to write them)."""
     noted = _models.noted_model(kwargs.get("invocation_params"))
     provider, model, name, request = _extract.model_facts(serialized, metadata, kwargs, noted)
     handle = genai.start_llm(
@@ -109,10 +117,11 @@ def _start_model(
         model=model,
         name=name,
         request=request,
-        inputs=inputs,
         parent=_parent(parent_run_id),
         conversation_id=_extract.conversation_id(metadata),
     )
+    if _wants_content(handle):
+        handle.set_inputs(inputs())
     runs.add(run_id, handle, handle.context)
     _activate("llm", handle)
 
@@ -139,7 +148,7 @@ class TracingCallbacks:
     ) -> None:
         _start_model(
             genai.Operation.CHAT,
-            _extract.chat_inputs(messages),
+            lambda: _extract.chat_inputs(messages),
             serialized,
             metadata,
             kwargs,
@@ -161,7 +170,7 @@ class TracingCallbacks:
     ) -> None:
         _start_model(
             genai.Operation.TEXT_COMPLETION,
-            prompts[0] if prompts else None,
+            lambda: prompts[0] if prompts else None,
             serialized,
             metadata,
             kwargs,
@@ -211,15 +220,12 @@ class TracingCallbacks:
             runs.add(run_id, None, parent)
             return
         agent = _graphs.is_agent(graph) if graph is not None else "Agent" in name
-        if agent and graph is not None:
-            inputs = _extract.state_messages(inputs) or inputs
         start = genai.start_agent if agent else genai.start_chain
-        handle = start(
-            name,
-            inputs=_extract.plain(inputs),
-            parent=parent,
-            conversation_id=_extract.conversation_id(metadata),
-        )
+        handle = start(name, parent=parent, conversation_id=_extract.conversation_id(metadata))
+        if inputs is not None and _wants_content(handle):
+            if agent and graph is not None:
+                inputs = _extract.state_messages(inputs) or inputs
+            handle.set_inputs(_extract.plain(inputs))
         runs.add(run_id, handle, handle.context, agent_graph=agent and graph is not None)
 
     @staticmethod
@@ -237,7 +243,7 @@ class TracingCallbacks:
     def on_chain_end(self, outputs: Any, *, run_id: Any, **kwargs: Any) -> None:
         _late_inputs(run_id, kwargs.get("inputs"))
         handle = runs.handle(run_id)
-        if handle is None or not handle.span.is_recording():
+        if handle is None or not _wants_content(handle):
             _end(run_id)
             return
         if runs.is_agent_graph(run_id):  # the agent's answer, not its whole state
