@@ -290,3 +290,27 @@ def test_launcher_runs_python_module_and_keeps_sys_argv(tmp_path: Path) -> None:
     proc = run_traced(["python", "-m", "argv_mod", "a b", "--c"], agent_env(), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "['a b', '--c']\n"
+
+
+_GC_STATE = "import gc; print(gc.isenabled(), [s['collections'] for s in gc.get_stats()])"
+
+
+def test_start_up_leaves_the_collector_as_a_bare_start_does(tmp_path: Path) -> None:
+    # the agent's start-up objects must not move the collector's counters on: ~70 young
+    # collections of them put an extra full collection into the application's imports
+    bare = subprocess.run(
+        [PYTHON, "-c", _GC_STATE], env=agent_env(), cwd=tmp_path, capture_output=True, text=True
+    )
+    traced = run_traced(["python", "-c", _GC_STATE], agent_env(), cwd=tmp_path)
+    assert traced.returncode == 0, traced.stderr
+    bare_enabled, bare_counts = bare.stdout.split(" ", 1)
+    enabled, counts = traced.stdout.split(" ", 1)
+    assert (bare_enabled, enabled) == ("True", "True")
+    (young, middle, full), (bare_young, bare_middle, bare_full) = (
+        json.loads(counts),
+        json.loads(bare_counts),
+    )
+    assert full == bare_full
+    assert middle <= bare_middle + 1
+    assert young <= bare_young + 5
+
