@@ -46,7 +46,6 @@ def _run_app_sitecustomize() -> None:
             sys.modules["sitecustomize"] = ours
 
 
-
 def _start_agent_without_collections() -> None:
     """The agent's start-up allocates some 20,000 long-lived objects (modules, classes) and
     no garbage worth collecting. Left to run, the collector makes ~70 young collections of
