@@ -314,3 +314,35 @@ def test_start_up_leaves_the_collector_as_a_bare_start_does(tmp_path: Path) -> N
     assert middle <= bare_middle + 1
     assert young <= bare_young + 5
 
+
+_NOT_AT_START_UP = (
+    "google.protobuf",
+    "opentelemetry.proto",
+    "opentelemetry.exporter",
+    "requests",
+    "urllib3",
+    "http.client",
+    "llm_instrument.exporters.otlp_metrics",
+)
+
+
+def test_start_up_imports_no_exporter_machinery(otlp: OTLPReceiver, tmp_path: Path) -> None:
+    # OTLP export of spans and metrics is configured, yet start-up imports none of the
+    # encoding or sending code; metrics recorded later still reach the receiver at exit
+    code = textwrap.dedent(f"""\
+        import sys
+        print(sorted(m for m in sys.modules if m.startswith({_NOT_AT_START_UP!r})))
+        from opentelemetry import metrics
+        metrics.get_meter("app").create_counter("app.calls").add(3, {{"k": "v"}})
+        """)
+    env = agent_env(otlp.endpoint, OTEL_METRIC_EXPORT_INTERVAL="60000")
+    proc = run_traced(["python", "-c", code], env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "[]\n"
+    assert proc.stderr == ""
+    deadline = time.monotonic() + 10
+    while not [m for m in otlp.metrics if m["name"] == "app.calls"]:
+        assert time.monotonic() < deadline, "app.calls never arrived"
+        time.sleep(0.1)
+    (metric,) = [m for m in otlp.metrics if m["name"] == "app.calls"]
+    assert metric["points"] == [{"attributes": {"k": "v"}, "value": 3}]
