@@ -13,7 +13,9 @@ variants run interleaved, so drift in machine load hits each alike; the table gi
 medians and their ratios to bare Python.
 
 Run: ``.venv/bin/python bench/startup.py [--runs 15]``; results go to
-``bench/results/startup.json``. Target: llm-instrument at most 1.15x bare and below the peer.
+``bench/results/startup.json``. With this checkout on ``PYTHONPATH`` our variants run its
+launcher and agent (``python -m llm_instrument.cli.launcher``) instead of the venv's
+installed ``llm-instrument``. Target: llm-instrument at most 1.15x bare and below the peer.
 """
 
 from __future__ import annotations
@@ -103,9 +105,14 @@ def _variants(env: dict[str, str]) -> dict[str, tuple[list[str], dict[str, str]]
     # the newcomer's default: no backend configured, spans go to the local store
     local_env = {k: v for k, v in env.items() if k != "OTEL_EXPORTER_OTLP_ENDPOINT"}
     ours = [str(BIN / "llm-instrument"), python, "app.py"]
+    ours_env = dict(env)
+    if str(ROOT) in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        # this checkout rather than the venv's install (a worktree beside an editable one)
+        ours = [python, "-m", "llm_instrument.cli.launcher", python, "app.py"]
+        ours_env["PYTHONPATH"] = local_env["PYTHONPATH"] = str(ROOT)
     return {
         "python": ([python, "app.py"], env),
-        "llm-instrument": (ours, env),
+        "llm-instrument": (ours, ours_env),
         "llm-instrument (local store)": (ours, local_env),
         PEER: (peer, {**peer_env, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "transformers"}),
         "opentelemetry-instrument (defaults)": (peer, peer_env),

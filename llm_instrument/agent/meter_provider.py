@@ -160,9 +160,16 @@ def _readers(settings: config.Settings) -> list[Any]:
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
     if "otlp" in settings.metrics_exporters and settings.metrics_url:
-        from llm_instrument.exporters import otlp
+        exporter: Any
+        if settings.metrics_protocol == "grpc":
+            # the SDK's exporter: it reads its own aggregation settings when built
+            from llm_instrument.exporters import otlp_metrics
 
-        exporter = otlp.metric_exporter(settings.metrics_url, settings.metrics_protocol)
+            exporter = otlp_metrics.metric_exporter(settings.metrics_url, "grpc")
+        else:
+            from llm_instrument.exporters import lazy_metrics
+
+            exporter = lazy_metrics.LazyMetricExporter(settings.metrics_url)
         readers.append(PeriodicExportingMetricReader(exporter))
     if "console" in settings.metrics_exporters:
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter

@@ -1,5 +1,5 @@
-"""OTLP export of spans and metrics, over HTTP/protobuf by a sender of our own (or gRPC
-through the SDK's exporters with the ``grpc`` extra).
+"""OTLP export of spans, over HTTP/protobuf by a sender of our own (or gRPC through the
+SDK's exporter with the ``grpc`` extra); metrics are in ``otlp_metrics``, over the same sender.
 
 Why not the SDK's HTTP exporters: their retry loop waits out the whole OTLP timeout, cannot be
 cut short at exit, and logs every retry. ``HTTPSender`` posts with the stdlib ``http.client``
@@ -39,7 +39,6 @@ from llm_instrument.agent import notices, shutdown
 if TYPE_CHECKING:
     import http.client
 
-    from opentelemetry.sdk.metrics.export import MetricsData
     from opentelemetry.sdk.trace import ReadableSpan
 
 _logger = logging.getLogger(__name__)
@@ -292,117 +291,6 @@ class OTLPSpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
-
-
-def point_keys(metrics_data: MetricsData) -> list[tuple[str, str, frozenset[Any]]]:
-    """One key per data point: (scope, metric, attributes)."""
-    return [
-        (scope_metrics.scope.name, metric.name, frozenset((point.attributes or {}).items()))
-        for resource_metrics in metrics_data.resource_metrics
-        for scope_metrics in resource_metrics.scope_metrics
-        for metric in scope_metrics.metrics
-        for point in metric.data.data_points
-    ]
-
-
-def metric_exporter(url: str, protocol: str) -> Any:
-    """The OTLP metric exporter for the settings (imports the metrics SDK)."""
-    from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
-
-    if protocol == "grpc":
-        try:
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-                OTLPMetricExporter,
-            )
-        except ImportError as exc:
-            raise RuntimeError(GRPC_MISSING) from exc
-        return OTLPMetricExporter(endpoint=url)
-
-    temporality = _temporality()
-    delta = bool(temporality)
-
-    class OTLPMetricExporterHTTP(MetricExporter):
-        """Metrics over OTLP/HTTP with ``HTTPSender``; points not accepted are tallied.
-
-        With cumulative temporality (the default) a later export carries a point's whole
-        value again, so a point is lost only while its latest value has not been accepted:
-        the exit summary counts those. With delta every failed point is lost."""
-
-        def __init__(self) -> None:
-            super().__init__(preferred_temporality=temporality)
-            self.sender = HTTPSender(url, "metrics")
-            _senders.append(self.sender)
-            self._undelivered: set[Any] = set()
-            self._lock = threading.Lock()
-            if not delta:
-                notices.count_unfinished("metrics", self._count_undelivered, "export failed")
-
-        def _count_undelivered(self) -> int:
-            with self._lock:
-                return len(self._undelivered)
-
-        def export(
-            self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-        ) -> MetricExportResult:
-            from opentelemetry.exporter.otlp.proto.common.metrics_encoder import (
-                encode_metrics,
-            )
-
-            keys = point_keys(metrics_data)
-            if not keys:
-                return MetricExportResult.SUCCESS
-            body = encode_metrics(_with_pid(metrics_data)).SerializeToString()
-            ok = self.sender.post(body)
-            if delta:
-                if not ok:
-                    notices.lost("metrics", "export failed", len(keys))
-            else:
-                with self._lock:
-                    if ok:
-                        self._undelivered.difference_update(keys)
-                    else:
-                        self._undelivered.update(keys)
-            return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
-
-        def force_flush(self, timeout_millis: float = 10_000) -> bool:
-            return True
-
-        def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-            pass
-
-    return OTLPMetricExporterHTTP()
-
-
-def _with_pid(metrics_data: MetricsData) -> MetricsData:
-    """Each process's cumulative streams must stay apart at the collector (gunicorn workers
-    share one resource otherwise): the resource carries this process's ``process.pid``,
-    also in a forked worker."""
-    from opentelemetry.sdk.metrics.export import MetricsData, ResourceMetrics
-    from opentelemetry.sdk.resources import Resource
-
-    pid = Resource({"process.pid": os.getpid()})
-    return MetricsData(
-        resource_metrics=[
-            ResourceMetrics(
-                resource=rm.resource.merge(pid),
-                scope_metrics=rm.scope_metrics,
-                schema_url=rm.schema_url,
-            )
-            for rm in metrics_data.resource_metrics
-        ]
-    )
-
-
-def _temporality() -> dict[type, Any]:
-    """``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``: cumulative (default) or delta."""
-    from opentelemetry.sdk.metrics import Counter, Histogram, ObservableCounter
-    from opentelemetry.sdk.metrics.export import AggregationTemporality
-
-    preference = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "")
-    if preference.strip().lower() != "delta":
-        return {}
-    delta = AggregationTemporality.DELTA
-    return {Counter: delta, Histogram: delta, ObservableCounter: delta}
 
 
 def grpc_span_exporter(url: str) -> SpanExporter:

@@ -290,3 +290,59 @@ def test_launcher_runs_python_module_and_keeps_sys_argv(tmp_path: Path) -> None:
     proc = run_traced(["python", "-m", "argv_mod", "a b", "--c"], agent_env(), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "['a b', '--c']\n"
+
+
+_GC_STATE = "import gc; print(gc.isenabled(), [s['collections'] for s in gc.get_stats()])"
+
+
+def test_start_up_leaves_the_collector_as_a_bare_start_does(tmp_path: Path) -> None:
+    # the agent's start-up objects must not move the collector's counters on: ~70 young
+    # collections of them put an extra full collection into the application's imports
+    bare = subprocess.run(
+        [PYTHON, "-c", _GC_STATE], env=agent_env(), cwd=tmp_path, capture_output=True, text=True
+    )
+    traced = run_traced(["python", "-c", _GC_STATE], agent_env(), cwd=tmp_path)
+    assert traced.returncode == 0, traced.stderr
+    bare_enabled, bare_counts = bare.stdout.split(" ", 1)
+    enabled, counts = traced.stdout.split(" ", 1)
+    assert (bare_enabled, enabled) == ("True", "True")
+    (young, middle, full), (bare_young, bare_middle, bare_full) = (
+        json.loads(counts),
+        json.loads(bare_counts),
+    )
+    assert full == bare_full
+    assert middle <= bare_middle + 1
+    assert young <= bare_young + 5
+
+
+_NOT_AT_START_UP = (
+    "google.protobuf",
+    "opentelemetry.proto",
+    "opentelemetry.exporter",
+    "requests",
+    "urllib3",
+    "http.client",
+    "llm_instrument.exporters.otlp_metrics",
+)
+
+
+def test_start_up_imports_no_exporter_machinery(otlp: OTLPReceiver, tmp_path: Path) -> None:
+    # OTLP export of spans and metrics is configured, yet start-up imports none of the
+    # encoding or sending code; metrics recorded later still reach the receiver at exit
+    code = textwrap.dedent(f"""\
+        import sys
+        print(sorted(m for m in sys.modules if m.startswith({_NOT_AT_START_UP!r})))
+        from opentelemetry import metrics
+        metrics.get_meter("app").create_counter("app.calls").add(3, {{"k": "v"}})
+        """)
+    env = agent_env(otlp.endpoint, OTEL_METRIC_EXPORT_INTERVAL="60000")
+    proc = run_traced(["python", "-c", code], env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "[]\n"
+    assert proc.stderr == ""
+    deadline = time.monotonic() + 10
+    while not [m for m in otlp.metrics if m["name"] == "app.calls"]:
+        assert time.monotonic() < deadline, "app.calls never arrived"
+        time.sleep(0.1)
+    (metric,) = [m for m in otlp.metrics if m["name"] == "app.calls"]
+    assert metric["points"] == [{"attributes": {"k": "v"}, "value": 3}]

@@ -15,6 +15,16 @@ from pathlib import Path
 
 VENV_BIN = Path(sys.executable).parent
 LAUNCHER = shutil.which("llm-instrument", path=str(VENV_BIN)) or "llm-instrument"
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def _with_checkout(pythonpath: str) -> str:
+    """Tests run with this checkout on ``PYTHONPATH`` (a worktree beside the venv's editable
+    install) start their processes with it too, after the test's own folders, so they test
+    this checkout's agent; otherwise no ``PYTHONPATH`` is inherited."""
+    if str(CHECKOUT) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        return pythonpath
+    return os.pathsep.join(p for p in (pythonpath, str(CHECKOUT)) if p)
 
 
 def free_port() -> int:
@@ -38,6 +48,9 @@ def agent_env(receiver_endpoint: str | None = None, **extra: str) -> dict[str, s
     if receiver_endpoint:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver_endpoint
     env.update(extra)
+    pythonpath = _with_checkout(env.pop("PYTHONPATH", ""))
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     return env
 
 
