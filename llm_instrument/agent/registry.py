@@ -175,6 +175,19 @@ def discover() -> dict[str, Entry]:
     return found
 
 
+def distribution_version(name: str) -> str | None:
+    """An installed distribution's version (from the start-up scan when it saw it), or None."""
+    known = _versions.get(_normalize(name))
+    if known:
+        return known
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def installed_version(plugin: Plugin) -> str | None:
     """The target's installed version, or None when it is not installed."""
     if plugin.distribution is None:
@@ -186,15 +199,7 @@ def installed_version(plugin: Plugin) -> str | None:
         if spec is None:
             return None
         return "stdlib" if top in sys.stdlib_module_names else "present"
-    known = _versions.get(_normalize(plugin.distribution))
-    if known:
-        return known
-    from importlib import metadata  # egg-info folders carry no version in their name
-
-    try:
-        return metadata.version(plugin.distribution)
-    except metadata.PackageNotFoundError:
-        return None
+    return distribution_version(plugin.distribution)  # egg-info: the metadata's version
 
 
 def unsupported_reason(plugin: Plugin) -> str | None:

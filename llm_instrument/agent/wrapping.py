@@ -40,6 +40,7 @@ from typing import Any
 
 import wrapt
 
+from llm_instrument.agent.guard import guard
 from llm_instrument.agent.plugin import DidNotEnable
 
 _logger = logging.getLogger(__name__)
@@ -81,6 +82,14 @@ class Instrument:
     check_dependencies: bool = False
     """Ask the instrumentor whether the installed target suits it (``DidNotEnable`` if not);
     off for our plugins, whose ``supported`` range the registry has checked already."""
+    on_first_call: bool = False
+    """Apply ``instrument()`` when one of ``replaces`` is first called, not when ``module``
+    is imported: for a contrib module that imports more than the application does (httpx's
+    imports both httpx libraries, and httpx its command-line tool), in an app that may
+    import the library at start-up and call it late or never."""
+    precheck: Callable[[], None] | None = None
+    """Raises ``DidNotEnable`` at import time when the row cannot apply here, so a deferred
+    row is still reported as skipped by ``llm-instrument list``."""
 
 
 @dataclass(frozen=True)
@@ -189,7 +198,12 @@ class Wrapping:
                     parent, name, original = wrapt.resolve_path(module, row.path)
                     self._wrap(key, parent, name, original, _load(row.wrapper))
                 elif isinstance(row, Instrument):
-                    self._instrument(key, module, row)
+                    if row.precheck is not None:
+                        row.precheck()
+                    if row.on_first_call:
+                        self._defer(key, module, row)
+                    else:
+                        self._instrument(key, module, row)
                 else:
                     self._undo[key] = _register(module, row)
             self._modules.add(module.__name__)
@@ -235,6 +249,31 @@ class Wrapping:
         self._originals[key] = (parent, name, original)
         self._undo[key] = lambda: setattr(parent, name, original)
 
+    def _defer(self, key: Key, module: ModuleType, row: Instrument) -> None:
+        """Stand-ins for what ``row`` replaces: the first call of one applies the row (the
+        originals back, then ``_instrument``) and goes on through what it installed."""
+        saved = [(path, *wrapt.resolve_path(module, path)) for path in row.replaces]
+
+        def restore() -> None:
+            for _, parent, name, original in saved:
+                setattr(parent, name, original)
+
+        def apply_now() -> None:
+            with self._lock:
+                if self._undo.get(key) is not restore:
+                    return  # applied by another thread's call, or unpatched meanwhile
+                del self._undo[key]
+                restore()
+                with guard(f"applying {row.instrumentor}"):
+                    self._instrument(key, module, row)
+
+        for path, parent, name, original in saved:
+            self._originals[(row.module, path)] = (parent, name, original)
+            wrapt.apply_patch(
+                parent, name, wrapt.FunctionWrapper(original, _first_call(module, path, apply_now))
+            )
+        self._undo[key] = restore
+
     def _instrument(self, key: Key, module: ModuleType, row: Instrument) -> None:
         instrumentor = _load(row.instrumentor)()
         if instrumentor.is_instrumented_by_opentelemetry:
@@ -274,6 +313,22 @@ def _register(module: ModuleType, row: Callback) -> Callable[[], None]:
     _lookup(module, row.add)(callback)
     remove = _lookup(module, row.remove)
     return lambda: remove(callback)
+
+
+def _first_call(module: ModuleType, path: str, apply_now: Callable[[], None]) -> WrapperFunction:
+    """A deferred row's stand-in for ``module.path``: applies the row, then calls whatever
+    ``module.path`` holds now (the instrumented callable, or the original if it failed)."""
+
+    def stand_in(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        apply_now()
+        current = _lookup(module, path)
+        if instance is not None:
+            current = current.__get__(instance, type(instance))
+        return current(*args, **kwargs)
+
+    return stand_in
 
 
 def _contrib_gate(live: Callable[[], bool], original: Any) -> WrapperFunction:

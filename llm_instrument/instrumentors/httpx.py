@@ -14,15 +14,19 @@ points, so they shadow them and nothing is traced twice; the contrib's own setti
 working (``OTEL_PYTHON_HTTPX_EXCLUDED_URLS``, header capture).
 An ``opentelemetry-instrumentation-httpx`` older than 0.65b0 knows only httpx: the
 ``httpx2`` plugin is then skipped (``llm-instrument list`` says why).
+The contrib module imports both libraries (and httpx its command-line tool), so each row is
+applied at the first request sent (``Instrument(on_first_call=True)``), not when the
+library is imported: an app that imports httpx2 and sends nothing loads neither.
 Known limits (the contrib's): a streamed response's span ends when the headers arrive, not
-when the body has been read; the contrib module imports both libraries when both are
-installed, so an app importing one loads the other; a client built with a custom transport
-that is not an ``HTTPTransport`` subclass is not traced.
+when the body has been read; once a request is sent, an app using one library has loaded
+the other; a client built with a custom transport that is not an ``HTTPTransport``
+subclass is not traced.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from contextlib import suppress
 from typing import Any
 
@@ -54,12 +58,41 @@ def httpx2_instrumentor() -> Any:
     """``HTTPX2ClientInstrumentor()`` (a singleton), for the ``httpx2`` row."""
     factory = getattr(_contrib(), "HTTPX2ClientInstrumentor", None)
     if factory is None:  # the contrib knows httpx2 from 0.65b0
-        raise DidNotEnable("opentelemetry-instrumentation-httpx before 0.65b0 has no httpx2")
+        raise DidNotEnable(_NO_HTTPX2)
     return factory()
 
 
-_HTTPX = Wrapping((Instrument("httpx", f"{__name__}:httpx_instrumentor", replaces=_REPLACES),))
-_HTTPX2 = Wrapping((Instrument("httpx2", f"{__name__}:httpx2_instrumentor", replaces=_REPLACES),))
+_NO_HTTPX2 = "opentelemetry-instrumentation-httpx before 0.65b0 has no httpx2"
+
+
+def _contrib_knows_httpx2() -> None:
+    """The contrib's version says whether it has ``HTTPX2ClientInstrumentor``, without
+    importing it (the row is applied at the first call)."""
+    from llm_instrument.agent import registry
+
+    version = registry.distribution_version("opentelemetry-instrumentation-httpx")
+    found = re.match(r"(\d+)\.(\d+)", version or "")
+    if found is None or (int(found[1]), int(found[2])) < (0, 65):
+        raise DidNotEnable(_NO_HTTPX2)
+
+
+# applied at the first request, not at the import: the contrib module imports both httpx
+# libraries (and httpx its command-line tool), 40-50 ms an app that imports httpx2 through
+# langsmith, say, and never sends with httpx should not pay at start-up
+_HTTPX = Wrapping(
+    (Instrument("httpx", f"{__name__}:httpx_instrumentor", replaces=_REPLACES, on_first_call=True),)
+)
+_HTTPX2 = Wrapping(
+    (
+        Instrument(
+            "httpx2",
+            f"{__name__}:httpx2_instrumentor",
+            replaces=_REPLACES,
+            on_first_call=True,
+            precheck=_contrib_knows_httpx2,
+        ),
+    )
+)
 
 patch = _HTTPX.patch
 unpatch = _HTTPX.unpatch
