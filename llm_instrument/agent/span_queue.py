@@ -40,6 +40,7 @@ SPAN_OVERHEAD_BYTES = 2048
 """What a finished span costs in memory beyond its attribute values (objects, dicts, ids)."""
 _ATTRIBUTE_OVERHEAD_BYTES = 64
 _MIN_BATCH_BYTES = 1 << 20
+_MIN_DELAY_S = 0.001
 _MAX_BATCH_BYTES = 4 << 20
 
 
@@ -112,6 +113,7 @@ class SpanQueue(SpanProcessor):
         self._bytes = 0  # queued and in flight
         self._in_flight = 0
         self._worker: threading.Thread | None = None
+        self._idle = False  # the worker waits, with no timeout, for a first span
         self._worker_pid: int | None = None
 
     # -- the application's side ------------------------------------------------------------
@@ -128,6 +130,11 @@ class SpanQueue(SpanProcessor):
                 self._queue.append((span, size))
                 self._bytes += size
                 queued = len(self._queue)
+                # a full batch, or the first span for a worker asleep on an empty queue (woken
+                # only then: a wake while it exports would cut the next batch short)
+                wake = queued >= self.batch_size or (queued == 1 and self._idle)
+                if wake:
+                    self._idle = False
         if full:
             notices.lost("spans", "queue full", 1)
             notices.note(
@@ -141,7 +148,7 @@ class SpanQueue(SpanProcessor):
             return
         if self._worker_pid != os.getpid():
             self._start_worker()
-        if queued >= self.batch_size:
+        if wake:
             self._wake.set()
 
     def _start_worker(self) -> None:
@@ -157,8 +164,15 @@ class SpanQueue(SpanProcessor):
     # -- the export thread -----------------------------------------------------------------
     def _run(self) -> None:
         while not shutdown.exiting.is_set():
-            self._wake.wait(self.delay_s)
+            with self._lock:
+                idle = self._idle = not self._queue
+            # idle: sleep until ``on_end`` wakes us for a first span; else until the batch
+            # is full or the delay is up. Never a zero timeout (``OTEL_BSP_SCHEDULE_DELAY=0``):
+            # an idle worker must not spin on a CPU of the application's
+            self._wake.wait(None if idle else max(self.delay_s, _MIN_DELAY_S))
             self._wake.clear()
+            if idle:
+                continue
             while not shutdown.exiting.is_set():
                 batch = self._take()
                 if not batch:

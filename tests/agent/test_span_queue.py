@@ -87,3 +87,55 @@ def test_span_weight_follows_its_content() -> None:
         big.set_attribute("content", "y" * 100_000)
         big.add_event("chunk", {"text": "z" * 50_000})
     assert span_bytes(big) - span_bytes(small) >= 150_000
+
+
+class CountingExporter(SpanExporter):
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.batches.append(len(spans))
+        return SpanExportResult.SUCCESS
+
+
+def test_an_idle_worker_sleeps_even_with_a_zero_schedule_delay() -> None:
+    exporter = CountingExporter()
+    queue = SpanQueue(exporter, max_spans=100, max_bytes=2**30, batch_size=10, delay_s=0)
+    provider = TracerProvider()
+    provider.add_span_processor(queue)
+    with provider.get_tracer("t").start_as_current_span("one"):
+        pass
+    deadline = time.monotonic() + 10
+    while not exporter.batches and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert exporter.batches == [1]  # delivered at once
+    worker = queue._worker
+    assert worker is not None and worker.ident is not None
+    clock = time.pthread_getcpuclockid(worker.ident)
+    before = time.clock_gettime(clock)
+    time.sleep(0.5)
+    # a worker spinning on wait(0) would burn the whole half second
+    assert time.clock_gettime(clock) - before < 0.1
+    with provider.get_tracer("t").start_as_current_span("two"):
+        pass
+    deadline = time.monotonic() + 10
+    while len(exporter.batches) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert exporter.batches == [1, 1]  # and it wakes for the next span
+
+
+def test_batches_stay_whole_while_spans_keep_coming() -> None:
+    exporter = CountingExporter()
+    queue = SpanQueue(exporter, max_spans=100, max_bytes=2**30, batch_size=10, delay_s=30)
+    provider = TracerProvider()
+    provider.add_span_processor(queue)
+    for i in range(25):
+        with provider.get_tracer("t").start_as_current_span(f"s{i}"):
+            pass
+        time.sleep(0.002)  # let the worker run between spans
+    deadline = time.monotonic() + 10
+    while len(exporter.batches) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert exporter.batches == [10, 10]  # full batches only, the rest waits for the delay
+    assert queue.force_flush(10_000)
+    assert exporter.batches == [10, 10, 5]

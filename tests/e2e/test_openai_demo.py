@@ -106,19 +106,20 @@ def demo(
 
 
 def _trace(receiver: OTLPReceiver, service: str, route: str) -> tuple[Spans, dict[str, Any]]:
-    """(the spans, the root) of the latest ``route`` request to ``service``, once the model
-    server's request span in it has arrived."""
+    """(the spans, the root) of the latest ``route`` request to ``service``, once the
+    request spans of the chatbot and of the model server in it have arrived (each process
+    exports on its own schedule: a deeper span can arrive before its parent)."""
 
     def arrived(spans: list[dict[str, Any]]) -> bool:
         roots = [
             s for s in spans if s["name"] == route and s["resource"]["service.name"] == service
         ]
-        return bool(roots) and any(
-            s["trace_id"] == roots[-1]["trace_id"]
-            and s["resource"]["service.name"] == "demo-model-server"
-            and s["kind"] == "SERVER"
+        servers = {
+            s["resource"]["service.name"]
             for s in spans
-        )
+            if roots and s["trace_id"] == roots[-1]["trace_id"] and s["kind"] == "SERVER"
+        }
+        return {"demo-chatbot", "demo-model-server"} <= servers
 
     spans = receiver.wait_for(arrived, timeout=60)
     root = [s for s in spans if s["name"] == route and s["resource"]["service.name"] == service][-1]

@@ -287,9 +287,13 @@ def test_a_bug_in_the_writer_falls_back_and_is_reported_once(
 
 
 def test_caches_stay_bounded() -> None:
+    resource = Resource({"service.name": "svc"})  # one, not a Resource.create() per span
     spans = [
         ReadableSpan(
-            f"name {i}", context=SpanContext(1, i + 1, is_remote=False), attributes={f"k{i}": "v"}
+            f"name {i}",
+            context=SpanContext(1, i + 1, is_remote=False),
+            attributes={f"k{i}": "v"},
+            resource=resource,
         )
         for i in range(otlp_encoding._CACHE_LIMIT + 100)
     ]
