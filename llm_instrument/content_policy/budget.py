@@ -134,14 +134,11 @@ def _refit(value: str, budget: int) -> str:
     if isinstance(items, list):
         messages = bool(items) and all(isinstance(i, Mapping) and "parts" in i for i in items)
 
-        def encode(item: Any) -> str:
-            return to_json(item)
-
         if messages:
             earlier = _message_marker_count(items[0])
             return fit_items(
                 items[1:] if earlier is not None else items,
-                encode,
+                to_json,
                 budget,
                 newest_last=True,
                 marker=lambda n, cut: message_marker(n, _role(cut or items[0])),
@@ -149,7 +146,7 @@ def _refit(value: str, budget: int) -> str:
             )
         last = _ITEMS.fullmatch(items[-1]) if items and isinstance(items[-1], str) else None
         return fit_items(
-            items[:-1] if last else items, encode, budget, already=int(last[1]) if last else 0
+            items[:-1] if last else items, to_json, budget, already=int(last[1]) if last else 0
         )
     keep = max(0, budget - MARKER_RESERVE)
     text = value.encode("utf-8")[:keep].decode("utf-8", "ignore")
