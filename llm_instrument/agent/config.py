@@ -112,6 +112,7 @@ class Settings:
     schedule_delay_ms: int = DEFAULT_SCHEDULE_DELAY_MS
     disabled: frozenset[str] = frozenset()
     gevent: bool = False
+    gc_freeze: bool = True
     log_level: str = "warning"
     plugin_settings: Mapping[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
@@ -240,6 +241,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         ),
         disabled=read_option(env, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", frozenset(), problems),
         gevent=gevent,
+        gc_freeze=read_option(env, "LLM_INSTRUMENT_GC_FREEZE", True, problems),
         log_level=read_option(env, "LLM_INSTRUMENT_LOG_LEVEL", "warning", problems),
         plugin_settings={
             key: value

@@ -4,7 +4,6 @@ the environment and Kubernetes injection share one path."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,7 @@ EXPORTERS = ("otlp", "console", "local", "none")
 TRACES_EXPORTERS = ("otlp", "console", "none")  # OTEL_TRACES_EXPORTER
 METRICS_EXPORTERS = ("otlp", "console", "none")  # OTEL_METRICS_EXPORTER
 PROTOCOLS = ("http/protobuf", "grpc")
-DEFAULT_LOCAL_STORE = os.path.join(".llm-instrument", "traces.db")
+DEFAULT_LOCAL_STORE = envvars.DEFAULT_LOCAL_STORE
 DEFAULT_MAX_CONTENT_LENGTH = 4096
 DEFAULT_MAX_SPAN_CONTENT_BYTES = 262144
 DEFAULT_LOCAL_STORE_MAX_MB = 512
@@ -185,6 +184,14 @@ OPTIONS: tuple[Option, ...] = (
         "--gevent",
         "LLM_INSTRUMENT_GEVENT",
         "run gevent's monkey.patch_all() before anything else (also GEVENT_ENABLE=true)",
+        parse_bool,
+        is_switch=True,
+    ),
+    Option(
+        "--gc-freeze",
+        "LLM_INSTRUMENT_GC_FREEZE",
+        "once the agent has started, keep the objects that exist then (modules, classes) "
+        "out of the garbage collector's scans, as gc.freeze() does (default on)",
         parse_bool,
         is_switch=True,
     ),

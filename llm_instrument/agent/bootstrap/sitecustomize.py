@@ -52,9 +52,9 @@ def _start_agent_without_collections() -> None:
     them, which moves its generation counters ahead of where a bare start leaves them: the
     application's import phase then reaches an extra full collection of its whole heap
     (60 ms in a fastapi + langchain-core app, more than all our start-up imports). With
-    collections paused here, the counters stand where a bare start leaves them plus one
-    young collection; nothing is lost (garbage made here is collected later), and the
-    collector is back as it was before the application's first line."""
+    collections paused here, the counters stand where a bare start leaves them; the end of
+    start-up collects the young generation once and freezes what is left (``startup``), and
+    the collector is back on before the application's first line."""
     enabled = gc.isenabled()
     gc.disable()
     try:
