@@ -12,18 +12,16 @@ called, so the launcher path stays light.
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import os
-import re
-import shlex
-import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-import llm_instrument
 from llm_instrument import envvars
-from llm_instrument.agent import config
+
+# Only ``os``, ``sys`` and ``envvars`` on the common path: the launcher is a whole Python
+# process before the application's own, and its imports are start-up the user waits for.
+# The option parser (``launcher_args``), the subcommands and the error messages load when
+# they are needed.
 
 BOOTSTRAP_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "agent", "bootstrap"
@@ -36,88 +34,27 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "webhook": ("llm_instrument.webhook.cli:main", "Kubernetes injection webhook"),
 }
 
-_EPILOG = (
-    "subcommands:\n"
-    + "\n".join(f"  {name:<10} {text}" for name, (_, text) in SUBCOMMANDS.items())
-    + (
-        "\n\nexamples:\n"
-        "  llm-instrument python app.py\n"
-        "  llm-instrument uvicorn app:app --workers 2\n"
-        "  llm-instrument gunicorn -w 4 -k uvicorn.workers.UvicornWorker app:app\n"
-        "  OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318 llm-instrument python app.py\n"
-        "  llm-instrument view            # recent traces in the local store\n"
-        "  llm-instrument -- view ...     # run a program that is named 'view'\n"
-        "\nEvery option only sets the environment variable named in its help; the variables\n"
-        "work on their own too (Kubernetes injection uses them)."
-    )
-)
+
+def _is_python(prog: str) -> bool:
+    """``python``, ``python3``, ``python3.11``."""
+    version = prog[len("python") :]
+    return prog.startswith("python") and all(c.isdigit() or c == "." for c in version)
 
 
-class _Parser(argparse.ArgumentParser):
-    """Adds the plugins' settings to ``--help`` only when help is shown: finding them imports
-    every plugin module, which a launch with options must not pay for."""
-
-    def format_help(self) -> str:
-        from llm_instrument.cli import plugins
-
-        self.epilog = f"{_EPILOG}\n\n{plugins.settings_help()}"
-        return super().format_help()
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="llm-instrument",
-        usage="llm-instrument [options] COMMAND [ARGS...] | llm-instrument SUBCOMMAND ...",
-        description="Run a Python program with OpenTelemetry tracing and metrics for LLM apps.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=llm_instrument.__version__)
-    for option in config.OPTIONS:
-        dest = option.env
-        if option.is_switch:
-            parser.add_argument(
-                option.flag,
-                dest=dest,
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=f"{option.help} [{option.env}]",
-            )
-            continue
-        parser.add_argument(
-            option.flag,
-            dest=dest,
-            metavar=option.metavar,
-            type=_checked(option),
-            default=None,
-            help=f"{option.help} [{option.env}]",
-        )
-    parser.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    return parser
-
-
-def _checked(option: config.Option) -> Callable[[str], str]:
-    """Validate at the launcher, but keep the raw text to put in the environment."""
-    parse = option.parse
-    if parse is None:
-        return str
-
-    def check(raw: str) -> str:
-        try:
-            parse(raw)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{shlex.quote(raw)} is {exc}") from None
-        return raw
-
-    check.__name__ = option.flag.lstrip("-")
-    return check
+def _app_module(arg: str) -> str | None:
+    """The module of an ASGI/WSGI app argument: ``demo.main:app`` or ``pkg:create()``."""
+    module, colon, target = arg.partition(":")
+    name, paren, _ = target.partition("(")
+    if not colon or not name.isidentifier() or (paren and not target.endswith(")")):
+        return None
+    return module if all(part.isidentifier() for part in module.split(".")) else None
 
 
 def _default_service_name(command: Sequence[str]) -> str | None:
     """A readable service.name from the command: ``python app.py`` -> ``app``."""
     prog = os.path.basename(command[0])
     args = list(command[1:])
-    if re.match(r"python[\d.]*$", prog):
+    if _is_python(prog):
         while args:
             arg = args.pop(0)
             if arg == "-m" and args:
@@ -130,25 +67,24 @@ def _default_service_name(command: Sequence[str]) -> str | None:
                 return os.path.splitext(os.path.basename(arg))[0] or None
         return None
     for arg in args:
-        match = re.match(r"^([A-Za-z_][\w.]*):[A-Za-z_]\w*(\(.*\))?$", arg)
-        if match:
-            return match.group(1)
+        module = _app_module(arg)
+        if module:
+            return module
     return prog
 
 
 def _launch_env(values: dict[str, object], command: Sequence[str]) -> dict[str, str]:
     env = dict(os.environ)
     for name, value in values.items():
-        if value is None or name == "command":
-            continue
-        env[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
-    store = env.get("LLM_INSTRUMENT_LOCAL_STORE") or config.DEFAULT_LOCAL_STORE
-    env["LLM_INSTRUMENT_LOCAL_STORE"] = os.path.abspath(store)  # children may chdir
-    has_name = "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
-    if not env.get("OTEL_SERVICE_NAME") and not has_name:
+        if value is not None:
+            env[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    store = env.get(envvars.LOCAL_STORE) or envvars.DEFAULT_LOCAL_STORE
+    env[envvars.LOCAL_STORE] = os.path.abspath(store)  # children may chdir
+    has_name = "service.name=" in env.get(envvars.RESOURCE_ATTRIBUTES, "")
+    if not env.get(envvars.SERVICE_NAME) and not has_name:
         service = _default_service_name(command)
         if service:
-            env["OTEL_SERVICE_NAME"] = service
+            env[envvars.SERVICE_NAME] = service
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != BOOTSTRAP_DIR]
     env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR, *paths])
     env[envvars.LAUNCHER_PYTHON] = sys.executable
@@ -157,32 +93,40 @@ def _launch_env(values: dict[str, object], command: Sequence[str]) -> dict[str, 
 
 def _python_hint(program: str) -> str:
     """A hint when ``program`` is a Python file rather than a command."""
+    import shlex
+
     if program.endswith(".py") or os.path.isfile(program):
         return f" (did you mean: llm-instrument python {shlex.quote(program)}?)"
     return ""
 
 
 def _exec(command: list[str], env: dict[str, str]) -> int:
+    """Replace this process with ``command`` (looked up on the environment's ``PATH``);
+    when that fails, say why in one line and return the shell's status for it."""
     program = command[0]
-    executable = shutil.which(program, path=env.get("PATH"))
-    if executable is None:
-        if os.sep not in program:
-            reason = "command not found"  # a bare name is looked up on PATH only
-        else:
-            reason = "not an executable file" if os.path.isfile(program) else "no such file"
-        print(f"llm-instrument: {reason}: {program}{_python_hint(program)}", file=sys.stderr)
-        return 127
     try:
-        os.execve(executable, command, env)
-    except OSError as exc:  # no #! line, a broken interpreter path, no permission
+        os.execvpe(program, command, env)
+    except OSError as exc:
+        import shutil
+
+        if shutil.which(program, path=env.get("PATH")) is None:
+            if os.sep not in program:
+                reason = "command not found"  # a bare name is looked up on PATH only
+            else:
+                reason = "not an executable file" if os.path.isfile(program) else "no such file"
+            print(f"llm-instrument: {reason}: {program}{_python_hint(program)}", file=sys.stderr)
+            return 127
+        # found but not runnable: no #! line, a broken interpreter path, no permission
         reason = exc.strerror or str(exc)
-        hint = _python_hint(program)
-        print(f"llm-instrument: cannot run {program}: {reason}{hint}", file=sys.stderr)
+        print(f"llm-instrument: cannot run {program}: {reason}{_python_hint(program)}",
+              file=sys.stderr)  # fmt: skip
         return 126
     return 0  # not reached
 
 
 def _run_subcommand(name: str, argv: list[str]) -> int:
+    import importlib
+
     target, _ = SUBCOMMANDS[name]
     module_name, func_name = target.split(":")
     module = importlib.import_module(module_name)
@@ -195,23 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         return _run_subcommand(argv[0], argv[1:])
     if argv and not argv[0].startswith("-"):
-        # the common case, a bare command: no parser to build, so the launcher costs the
-        # application's start-up as little as possible
+        # the common case, a bare command: no parser to build
         return _exec(argv, _launch_env({}, argv))
-    parser = _parser()
-    namespace = parser.parse_args(argv)
-    command: list[str] = list(namespace.command)
-    escaped = bool(command) and command[0] == "--"
-    if escaped:
-        command = command[1:]
-    if not command:
-        parser.error("no command given (try: llm-instrument python app.py)")
+    from llm_instrument.cli import launcher_args
+
+    command, values, escaped = launcher_args.parse(argv)
     if not escaped and command[0] in SUBCOMMANDS:
         return _run_subcommand(command[0], command[1:])
-    if command[0].startswith("-"):
-        parser.error(f"unrecognized option: {command[0]}")
-    env = _launch_env(vars(namespace), command)
-    return _exec(command, env)
+    return _exec(command, _launch_env(values, command))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ spans checked at a real OTLP/HTTP receiver."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -313,6 +314,57 @@ def test_start_up_leaves_the_collector_as_a_bare_start_does(tmp_path: Path) -> N
     assert full == bare_full
     assert middle <= bare_middle + 1
     assert young <= bare_young + 5
+
+
+_FREEZE_STATE = (
+    "import gc\n"
+    "frozen = gc.get_freeze_count()\n"
+    "cycle = []\n"
+    "cycle.append(cycle)\n"
+    "del cycle\n"
+    "print(frozen, gc.collect())\n"
+)
+
+
+@pytest.mark.parametrize("freeze", ["default", "false"])
+def test_start_up_objects_are_frozen_and_the_apps_are_still_collected(
+    freeze: str, tmp_path: Path
+) -> None:
+    # what exists once the agent has started stays out of later collections (the app's
+    # first full collection skips it); the app's own garbage is collected as ever
+    env = agent_env() if freeze == "default" else agent_env(LLM_INSTRUMENT_GC_FREEZE=freeze)
+    traced = run_traced(["python", "-c", _FREEZE_STATE], env, cwd=tmp_path)
+    assert traced.returncode == 0, traced.stderr
+    frozen, collected = map(int, traced.stdout.split())
+    assert collected >= 1
+    if freeze == "default":
+        assert frozen > 10_000  # the interpreter's, the SDK's and our modules and classes
+    else:
+        assert frozen == 0
+
+
+_LAUNCH_IMPORTS = (
+    "import os, sys\n"
+    "before = set(sys.modules)\n"
+    "from llm_instrument.cli import launcher\n"
+    "os.execvpe = lambda *args: print(sorted(set(sys.modules) - before))\n"
+    "launcher.main(['python', 'app.py'])\n"
+)
+
+
+def test_a_launch_loads_only_the_launcher(tmp_path: Path) -> None:
+    # the launcher is a whole process before the app's: a bare launch imports no parser,
+    # no logging and none of the agent
+    result = subprocess.run(
+        [PYTHON, "-c", _LAUNCH_IMPORTS], env=agent_env(), cwd=tmp_path, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    loaded = set(ast.literal_eval(result.stdout))
+    assert {"llm_instrument.cli.launcher", "llm_instrument.envvars"} <= loaded
+    heavy = {"argparse", "logging", "shutil", "shlex", "llm_instrument.agent"}
+    assert not [m for m in loaded if m.partition(".")[0] in heavy or m.startswith(
+        "llm_instrument.agent")], loaded  # fmt: skip
 
 
 _NOT_AT_START_UP = (
