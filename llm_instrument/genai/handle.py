@@ -157,6 +157,7 @@ class Handle:
         self._ended = True
         if not _finish(self, outputs, finish_reasons, documents, response_model):
             _end_quietly(self.span)
+        self._leave_context()
 
     def fail(self, exc: BaseException) -> None:
         """End the operation with ``exc`` recorded and status ERROR (once)."""
@@ -167,6 +168,18 @@ class Handle:
         self._ended = True
         if not _fail(self, exc):
             _end_quietly(self.span)
+        self._leave_context()
+
+    def _leave_context(self) -> None:
+        """A model handle's context names the handle itself (``MODEL_KEYS``, for the calls
+        nested in it): handle and context are a reference cycle, which only the garbage
+        collector could free, with the span and all it holds (~35 objects per model call,
+        a young collection every ~20 LangChain invokes and the odd full one). Once ended,
+        the handle keeps its span's context with the enclosing call there instead; contexts
+        captured while it ran still name it, so calls nested in it find it as before."""
+        key = MODEL_KEYS.get(self._kind)
+        if key is not None and otel_context.get_value(key, self._context) is self:
+            self._context = otel_context.set_value(key, self._outer, self._context)
 
     def _close(self) -> None:
         nesting.close(self, time.perf_counter_ns())

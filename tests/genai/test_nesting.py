@@ -6,6 +6,7 @@ trace, Jaeger UI's trace summary) and the token metric, and compares with the tr
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
@@ -135,3 +136,30 @@ def test_every_model_span_names_a_request_model(telemetry: Telemetry) -> None:
         "chat Wrapper": "gpt-x-0613",
         "embeddings MyEmbeddings": "MyEmbeddings",
     }
+
+
+def test_ended_model_calls_leave_no_reference_cycle(telemetry: Telemetry) -> None:
+    # a model handle's context names the handle (for the calls nested in it); ended, the two
+    # must not stay a cycle that only the garbage collector frees, with the span and all it
+    # holds: ~35 objects per model call, a young collection every ~20 LangChain invokes
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            outer = genai.start_llm("chat", provider="langchain", model="m")
+            inner = genai.start_llm("chat", provider="hf", model="m", parent=outer.context)
+            embedding = genai.start_embedding(provider="hf", model="e", parent=outer.context)
+            embedding.finish()
+            inner.set_usage(genai.Usage(3, 1))
+            inner.finish()
+            outer.fail(RuntimeError("boom"))
+        del outer, inner, embedding
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        cycles = [type(o).__name__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert "Handle" not in cycles and "Context" not in cycles, cycles[:20]
+    assert _tokens(telemetry) == {"input": 60, "output": 20}
