@@ -53,8 +53,9 @@ def _start_agent_without_collections() -> None:
     application's import phase then reaches an extra full collection of its whole heap
     (60 ms in a fastapi + langchain-core app, more than all our start-up imports). With
     collections paused here, the counters stand where a bare start leaves them; the end of
-    start-up collects the young generation once and freezes what is left (``startup``), and
-    the collector is back on before the application's first line."""
+    start-up collects the young generation once and freezes what is left (``startup``,
+    unless ``LLM_INSTRUMENT_GC_FREEZE=false``), and the collector is back on before the
+    application's first line."""
     enabled = gc.isenabled()
     gc.disable()
     try:
