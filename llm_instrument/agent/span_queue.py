@@ -15,6 +15,10 @@ needs four things it does not give:
 
 Export happens on one daemon thread per process, started on the first span (so a forked
 child starts its own; the parent's queued spans are the parent's and are dropped in the child).
+
+With an ``EarlyEncoder`` (OTLP over HTTP: ``exporters/early_encoding.py``) a span is written
+as it ends and the queue holds its bytes, weighed exactly, instead of the span object; a
+span the encoder leaves (``None``) is queued as a span, as without one.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -38,6 +43,8 @@ if TYPE_CHECKING:
 
 SPAN_OVERHEAD_BYTES = 2048
 """What a finished span costs in memory beyond its attribute values (objects, dicts, ids)."""
+ENCODED_OVERHEAD_BYTES = 112
+"""What an encoded span costs beyond its bytes (the tuple, the bytes object, the int)."""
 _ATTRIBUTE_OVERHEAD_BYTES = 64
 _MIN_BATCH_BYTES = 1 << 20
 _MIN_DELAY_S = 0.001
@@ -84,6 +91,21 @@ def span_bytes(span: ReadableSpan) -> int:
     return size
 
 
+Encoded = tuple[int, bytes]
+"""A span an ``EarlyEncoder`` wrote: an index of its own and the span's bytes."""
+_Item = Any  # ``Encoded`` or ``ReadableSpan``: told apart by ``type(item) is tuple``
+
+
+class EarlyEncoder(Protocol):
+    """Writes a span for its exporter when it ends, and exports a batch of such items."""
+
+    def encode(self, span: ReadableSpan) -> Encoded | None:
+        """The span written now, or None to queue the span itself."""
+
+    def export(self, items: Sequence[Encoded | ReadableSpan]) -> SpanExportResult:
+        """Export encoded items and spans (those ``encode`` left) together."""
+
+
 class SpanQueue(SpanProcessor):
     """Batches finished, sampled spans to ``exporter`` from a background thread."""
 
@@ -95,8 +117,10 @@ class SpanQueue(SpanProcessor):
         max_bytes: int,
         batch_size: int,
         delay_s: float,
+        encoder: EarlyEncoder | None = None,
     ) -> None:
         self.exporter = exporter
+        self.encoder = encoder
         self.max_spans = max_spans
         self.max_bytes = max_bytes
         self.batch_size = max(1, min(batch_size, max_spans))
@@ -109,7 +133,7 @@ class SpanQueue(SpanProcessor):
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)  # notified when an export returns
         self._wake = threading.Event()
-        self._queue: deque[tuple[ReadableSpan, int]] = deque()
+        self._queue: deque[tuple[_Item, int]] = deque()
         self._bytes = 0  # queued and in flight
         self._in_flight = 0
         self._worker: threading.Thread | None = None
@@ -120,14 +144,24 @@ class SpanQueue(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         pass
 
+    def _encoded(self, span: ReadableSpan) -> Encoded | None:
+        encoder = self.encoder
+        if encoder is None:
+            return None
+        with guard("encoding an ended span"):
+            return encoder.encode(span)
+        return None
+
     def on_end(self, span: ReadableSpan) -> None:
         if not span.context.trace_flags.sampled:
             return
-        size = span_bytes(span)
+        encoded = self._encoded(span)
+        item: _Item = span if encoded is None else encoded
+        size = span_bytes(span) if encoded is None else len(encoded[1]) + ENCODED_OVERHEAD_BYTES
         with self._lock:
             full = len(self._queue) >= self.max_spans or self._bytes + size > self.max_bytes
             if not full:
-                self._queue.append((span, size))
+                self._queue.append((item, size))
                 self._bytes += size
                 queued = len(self._queue)
                 # a full batch, or the first span for a worker asleep on an empty queue (woken
@@ -182,9 +216,9 @@ class SpanQueue(SpanProcessor):
                     if len(self._queue) < self.batch_size:
                         break
 
-    def _take(self) -> list[tuple[ReadableSpan, int]]:
+    def _take(self) -> list[tuple[_Item, int]]:
         """Up to ``batch_size`` spans and ``batch_bytes`` (at least one span), marked in flight."""
-        batch: list[tuple[ReadableSpan, int]] = []
+        batch: list[tuple[_Item, int]] = []
         weight = 0
         with self._lock:
             while self._queue and len(batch) < self.batch_size:
@@ -196,11 +230,15 @@ class SpanQueue(SpanProcessor):
             self._in_flight += len(batch)
         return batch
 
-    def _export(self, batch: list[tuple[ReadableSpan, int]]) -> bool:
+    def _export(self, batch: list[tuple[_Item, int]]) -> bool:
         result = SpanExportResult.FAILURE
+        items = [item for item, _ in batch]
         try:
             with guard("exporting spans"):
-                result = self.exporter.export([span for span, _ in batch])
+                if self.encoder is not None:
+                    result = self.encoder.export(items)
+                else:
+                    result = self.exporter.export(items)
         finally:
             with self._lock:
                 self._in_flight -= len(batch)

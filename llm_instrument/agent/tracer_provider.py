@@ -6,7 +6,8 @@ The SDK reads the standard variables itself (``OTEL_SERVICE_NAME``,
 
 - the exporter choice (``make_span_exporter``: ``otlp | console | local | none``) behind the
   agent's span queue (``span_queue.SpanQueue``: bounded in count and bytes, exact drop
-  accounting, drained within the exit budget by ``shutdown``);
+  accounting, drained within the exit budget by ``shutdown``), which for OTLP over HTTP
+  holds spans written as they ended (``early_encoder``);
 - ``process.pid`` kept true across ``fork()`` (gunicorn workers are forked from a master
   that already started the agent), and the local store reopened in the child;
 - **the application's own provider wins.** The global provider is a switchboard: tracers
@@ -43,7 +44,7 @@ from llm_instrument.agent import config, notices, shutdown
 from llm_instrument.agent.guard import guard
 from llm_instrument.agent.span_queue import SpanQueue
 from llm_instrument.content_policy.exporter import PolicyExporter
-from llm_instrument.exporters import make_span_exporter
+from llm_instrument.exporters import early_encoder, make_span_exporter
 
 _logger = logging.getLogger(__name__)
 
@@ -208,13 +209,14 @@ def setup(settings: config.Settings) -> TracerProvider | None:
     provider = TracerProvider(resource=_resource(), shutdown_on_exit=False, **_self_metrics())
     exporter = make_span_exporter(settings)
     if exporter is not None:
+        policy_exporter = PolicyExporter(exporter)  # applies to every span, whoever made it
         queue = SpanQueue(
-            # the content policy applies to every span, whoever made it
-            PolicyExporter(exporter),
+            policy_exporter,
             max_spans=settings.max_queue_size,
             max_bytes=settings.max_queue_bytes,
             batch_size=settings.max_export_batch_size,
             delay_s=settings.schedule_delay_ms / 1000,
+            encoder=early_encoder(policy_exporter),
         )
         provider.add_span_processor(queue)
         shutdown.register(queue.drain, abort=_abort_exports)

@@ -2,15 +2,17 @@
 
 The contrib instrumentations (FastAPI/ASGI, ``requests``, any ``opentelemetry_instrumentor``
 one) and the application's own spans write URLs, headers, exception events and status
-descriptions as they like. ``PolicyExporter`` rewrites each finished span, in the export
-thread, before OTLP, the local store or the console sees it: attributes by
-``attributes.sanitize``, exception events and ERROR statuses by ``errors``, content within
-the span budget (``budget.fit_span``). A span with nothing to change is passed on as it is.
-The contrib code is configured, never forked.
+descriptions as they like. ``PolicyExporter`` rewrites each finished span before OTLP, the
+local store or the console sees it: attributes by ``attributes.sanitize``, exception events
+and ERROR statuses by ``errors``, content within the span budget (``budget.fit_span``). A
+span with nothing to change is passed on as it is. The contrib code is configured, never
+forked.
 
-It runs off the request path, and every value is cut before it is scanned, so its cost per
-span is bounded whatever the application put in it. A failure here never loses the batch:
-the span goes out with its attributes left out instead (``guard``).
+It runs in the export thread, except for OTLP over HTTP, where ``safe`` runs as each small
+span ends (``exporters/early_encoding``) and large ones still wait for the export thread.
+Every value is cut before it is scanned, so its cost per span is bounded whatever the
+application put in it. A failure here never loses the span: it goes out with its
+attributes left out instead (``guard``).
 """
 
 from __future__ import annotations
@@ -165,13 +167,16 @@ class PolicyExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         rules = policy()
-        safe = []
-        for span in spans:
-            with guard("content policy on an exported span") as outcome:
-                safe.append(apply(span, rules))
-            if outcome.error is not None:  # an unforeseen value must not leak
-                safe.append(_without_attributes(span))
-        return self.exporter.export(safe)
+        return self.exporter.export([self.safe(span, rules) for span in spans])
+
+    @staticmethod
+    def safe(span: ReadableSpan, rules: Policy) -> ReadableSpan:
+        """``span`` under the policy; on a failure, without its attributes and events (an
+        unforeseen value must not leak, and the span itself must not be lost)."""
+        safe = None
+        with guard("content policy on an exported span"):
+            safe = apply(span, rules)
+        return safe if safe is not None else _without_attributes(span)
 
     def shutdown(self) -> None:
         self.exporter.shutdown()

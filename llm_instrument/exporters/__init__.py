@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
     from llm_instrument.agent import config
+    from llm_instrument.agent.span_queue import EarlyEncoder
+    from llm_instrument.content_policy.exporter import PolicyExporter
 
 
 def make_span_exporter(settings: config.Settings) -> SpanExporter | None:
@@ -40,3 +42,13 @@ def make_span_exporter(settings: config.Settings) -> SpanExporter | None:
             raise RuntimeError(otlp.GRPC_MISSING)
         return otlp.LazyGRPCExporter(url)
     return otlp.OTLPSpanExporter(url)
+
+
+def early_encoder(policy_exporter: PolicyExporter) -> EarlyEncoder | None:
+    """The span queue's encoder where its exporter is OTLP over HTTP (``early_encoding``)."""
+    otlp = sys.modules.get("llm_instrument.exporters.otlp")  # not imported: not OTLP
+    if otlp is None or not isinstance(policy_exporter.exporter, otlp.OTLPSpanExporter):
+        return None
+    from llm_instrument.exporters.early_encoding import EarlyEncoding
+
+    return EarlyEncoding(policy_exporter, policy_exporter.exporter)

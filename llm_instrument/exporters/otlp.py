@@ -283,8 +283,11 @@ class OTLPSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         from llm_instrument.exporters.otlp_encoding import encode_spans
 
-        ok = self.sender.post(encode_spans(spans))
-        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+        return self.post(encode_spans(spans))
+
+    def post(self, body: bytes) -> SpanExportResult:
+        """Send an encoded ``ExportTraceServiceRequest`` (``early_encoding`` writes its own)."""
+        return SpanExportResult.SUCCESS if self.sender.post(body) else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
         pass

@@ -13,14 +13,18 @@ int64, a string that is not valid UTF-8) sends that whole batch through the SDK 
 which skips the key and logs it as before; any other failure here is reported once
 through ``guard`` and takes the same path, so no batch is lost to this module. Only the
 stdlib and the OTel API are imported here: protobuf loads only for such a batch.
+
+Two ways in: ``encode_spans`` writes a batch of spans; ``encode_span`` writes one span as it
+ends (``early_encoding``) and ``encode_request`` groups such spans into a request later.
 """
 
 from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry.trace import SpanKind
 
@@ -51,6 +55,8 @@ _LINK_FLAGS = (b"\x35" + struct.pack("<I", 0x100), b"\x35" + struct.pack("<I", 0
 _strings: dict[str, bytes] = {}  # str -> field 1 (KeyValue.key and AnyValue.string_value)
 _names: dict[str, bytes] = {}  # span name -> Span.name (field 5)
 _pairs: dict[tuple[str, str], bytes] = {}  # (key, short str value) -> KeyValue body
+
+_T = TypeVar("_T")
 
 
 class _Unsupported(Exception):
@@ -195,28 +201,28 @@ def _span(span: ReadableSpan) -> bytes:
     return b"".join(out)
 
 
-_Scopes = dict["InstrumentationScope | None", list["ReadableSpan"]]
+_Scopes = dict["InstrumentationScope | None", list[_T]]
 
 
-def _group(spans: Sequence[ReadableSpan]) -> dict[Resource, _Scopes]:
-    """Spans by resource, then by scope, in first-seen order, as the SDK groups them.
+def _group(
+    items: Iterable[tuple[Resource, InstrumentationScope | None, _T]],
+) -> dict[Resource, _Scopes[_T]]:
+    """Members by resource, then by scope, in first-seen order, as the SDK groups spans.
 
     The SDK keys dicts by value, and ``Resource.__hash__`` JSON-dumps the attributes: here
-    each span is placed by the identity of its resource and scope, and each distinct
+    each member is placed by the identity of its resource and scope, and each distinct
     object is hashed once per batch, so equal copies still share one group."""
-    groups: dict[Resource, _Scopes] = {}
-    by_id: dict[int, tuple[_Scopes, dict[int, list[ReadableSpan]]]] = {}
-    for span in spans:
-        resource = span.resource
+    groups: dict[Resource, _Scopes[_T]] = {}
+    by_id: dict[int, tuple[_Scopes[_T], dict[int, list[_T]]]] = {}
+    for resource, scope, member in items:
         entry = by_id.get(id(resource))
         if entry is None:
             scopes = groups.setdefault(resource, {})
             entry = by_id[id(resource)] = (scopes, {})
-        scope = span.instrumentation_scope or None
         members = entry[1].get(id(scope))
         if members is None:
             members = entry[1][id(scope)] = entry[0].setdefault(scope, [])
-        members.append(span)
+        members.append(member)
     return groups
 
 
@@ -230,15 +236,15 @@ def _scope(scope: InstrumentationScope | None) -> bytes:
     return b"".join(out)
 
 
-def _encode(spans: Sequence[ReadableSpan]) -> bytes:
+def _request(groups: dict[Resource, _Scopes[bytes]]) -> bytes:
+    """The ``ExportTraceServiceRequest`` of spans already written as ``ScopeSpans.spans``."""
     out = []
-    for resource, scopes in _group(spans).items():
+    for resource, scopes in groups.items():
         attributes: list[bytes] = []
         _attributes(attributes, b"\x0a", resource.attributes)
         body = [_field(b"\x0a", b"".join(attributes))]
         for scope, members in scopes.items():
-            scope_spans = [_field(b"\x0a", _scope(scope))]
-            scope_spans += [_field(b"\x12", _span(span)) for span in members]
+            scope_spans = [_field(b"\x0a", _scope(scope)), *members]
             if scope is not None and scope.schema_url:
                 scope_spans.append(_field(b"\x1a", scope.schema_url.encode()))
             body.append(_field(b"\x12", b"".join(scope_spans)))
@@ -246,6 +252,19 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
             body.append(_field(b"\x1a", resource.schema_url.encode()))
         out.append(_field(b"\x0a", b"".join(body)))
     return b"".join(out)
+
+
+def _encode(spans: Sequence[ReadableSpan]) -> bytes:
+    groups = _group((span.resource, span.instrumentation_scope or None, span) for span in spans)
+    return _request(
+        {
+            resource: {
+                scope: [_field(b"\x12", _span(span)) for span in members]
+                for scope, members in scopes.items()
+            }
+            for resource, scopes in groups.items()
+        }
+    )
 
 
 def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
@@ -259,3 +278,56 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
 
     body: bytes = sdk(spans).SerializeToString()
     return body
+
+
+# -- spans written as they end (``early_encoding``) ---------------------------------------------
+EncodedSpan = tuple[int, bytes]
+"""A span written when it ended: the index of its resource and scope in ``_origins``, and
+its ``ScopeSpans.spans`` field. Only an int and bytes, so a queue of them holds nothing the
+garbage collector has to scan."""
+
+_ORIGIN_LIMIT = 256  # distinct (resource, scope) objects; past it spans take encode_spans
+_origins: list[tuple[Resource, InstrumentationScope | None]] = []
+_origin_index: dict[tuple[int, int], int] = {}  # ids of the objects _origins keeps alive
+_origins_lock = threading.Lock()
+
+
+def _origin(resource: Resource, scope: InstrumentationScope | None) -> int | None:
+    """The index of ``(resource, scope)``, registered on first sight (their attributes are
+    written once then, so a request built from the index cannot fail on them)."""
+    key = (id(resource), id(scope))
+    index = _origin_index.get(key)
+    if index is not None:
+        return index
+    _attributes([], b"\x0a", resource.attributes)
+    _scope(scope)
+    with _origins_lock:
+        index = _origin_index.get(key)
+        if index is None:
+            if len(_origins) >= _ORIGIN_LIMIT:
+                return None
+            index = len(_origins)
+            _origins.append((resource, scope))
+            _origin_index[key] = index
+    return index
+
+
+def encode_span(span: ReadableSpan) -> EncodedSpan | None:
+    """``span`` written now, for ``encode_request``; None when it must wait for
+    ``encode_spans`` (a value this writer does not take, or too many distinct origins)."""
+    with guard.guard("OTLP span encoding"):
+        try:
+            index = _origin(span.resource, span.instrumentation_scope or None)
+            if index is not None:
+                return index, _field(b"\x12", _span(span))
+        except (_Unsupported, UnicodeEncodeError) as exc:
+            _logger.debug("this span goes through the SDK's OTLP encoder: %s", exc)
+    return None
+
+
+def encode_request(encoded: Sequence[EncodedSpan]) -> bytes:
+    """The serialised ``ExportTraceServiceRequest`` of spans from ``encode_span``, grouped as
+    ``encode_spans`` groups them. Requests concatenate: this plus ``encode_spans(others)``
+    is one valid request with both sets (protobuf appends repeated fields)."""
+    origins = _origins
+    return _request(_group((*origins[index], body) for index, body in encoded))

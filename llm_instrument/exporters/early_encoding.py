@@ -1,0 +1,81 @@
+"""OTLP spans written as they end, so the span queue holds bytes instead of span objects.
+
+Why: a queued ``ReadableSpan`` is about a dozen objects the garbage collector tracks (the
+span, its ``BoundedAttributes``, two ``BoundedList``\\ s and their deques, its contexts, its
+status) until its batch is full. The application's collections scan them and promote them,
+and every few thousand promoted spans trigger a full collection of the application's whole
+heap: ~100 us per LangChain invoke with OTLP (``bench/PROFILE.md``). A span written when it
+ends is one ``(int, bytes)`` tuple, which the collector stops tracking at its first pass,
+and its weight in the queue's byte bound is its real size.
+
+What runs at the end of a span, in the application's thread, is what the export thread
+did before: the content policy (``PolicyExporter.safe``, the same one every exported span
+passes) and ``otlp_encoding.encode_span``. Only for spans where that is cheap: a span with
+events (exception stack traces) or more than ``EARLY_LIMIT_CHARS`` characters of string
+values, or one the writer does not take, stays a span and is handled by the export thread
+as before, so the application's thread never pays for scanning a large span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from llm_instrument.content_policy.policy import policy
+from llm_instrument.exporters.otlp_encoding import (
+    EncodedSpan,
+    encode_request,
+    encode_span,
+    encode_spans,
+)
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    from llm_instrument.content_policy.exporter import PolicyExporter
+    from llm_instrument.exporters.otlp import OTLPSpanExporter
+
+EARLY_LIMIT_CHARS = 16384
+"""Spans with more characters of string attribute values are left to the export thread."""
+
+
+def _cheap(span: ReadableSpan) -> bool:
+    """Whether the policy and the writer take little time for ``span``: no events, and
+    string values within ``EARLY_LIMIT_CHARS`` (every value is cut before it is scanned,
+    but a span of many long values still takes a while)."""
+    if span.events:
+        return False
+    attributes = getattr(span, "_attributes", None)  # the SDK's own, not a copy of it
+    values = getattr(attributes, "_dict", None)
+    if not isinstance(values, dict):
+        values = span.attributes or {}
+    chars = 0
+    for value in values.values():
+        if type(value) is str:
+            chars += len(value)
+    return chars <= EARLY_LIMIT_CHARS
+
+
+class EarlyEncoding:
+    """The ``span_queue.EarlyEncoder`` for OTLP over HTTP: policy and writer at the end of
+    each span; one request per batch for what was written and what was left."""
+
+    def __init__(self, policy_exporter: PolicyExporter, exporter: OTLPSpanExporter) -> None:
+        self.policy_exporter = policy_exporter
+        self.exporter = exporter
+
+    def encode(self, span: ReadableSpan) -> EncodedSpan | None:
+        if not _cheap(span):
+            return None
+        return encode_span(self.policy_exporter.safe(span, policy()))
+
+    def export(self, items: Sequence[EncodedSpan | ReadableSpan]) -> SpanExportResult:
+        rules = policy()
+        encoded = [item for item in items if isinstance(item, tuple)]
+        left = [self.policy_exporter.safe(i, rules) for i in items if not isinstance(i, tuple)]
+        body = encode_request(encoded) if encoded else b""
+        if left:
+            body += encode_spans(left)
+        return self.exporter.post(body)
