@@ -100,7 +100,9 @@ def test_the_queue_holds_written_spans_the_collector_does_not_scan(sent: Sent) -
     assert KEY not in repr(spans)
 
 
-def test_spans_with_events_or_long_values_are_left_to_the_export_thread(sent: Sent) -> None:
+def test_spans_with_events_or_long_foreign_values_are_left_to_the_export_thread(
+    sent: Sent,
+) -> None:
     queue, provider = _queue(sent)
     tracer = provider.get_tracer("app")
     with tracer.start_as_current_span("failed") as span:
@@ -110,11 +112,15 @@ def test_spans_with_events_or_long_values_are_left_to_the_export_thread(sent: Se
         span.set_attribute("app.body", f"{KEY} " + "x" * EARLY_LIMIT_CHARS)
     with tracer.start_as_current_span("short") as span:
         span.set_attribute("app.note", f"the key is {KEY}")
+    genai.configure(provider, None)  # the core's spans: policy applied as they were written
+    long_prompt = [genai.Message("user", "word " * 1000)] * 3
+    with genai.start_llm("chat", model="long", inputs=long_prompt) as handle:
+        handle.finish(outputs=[genai.Message("assistant", "ok")])
     kinds = [type(item).__name__ for item, _ in queue._queue]
-    assert kinds == ["ReadableSpan", "ReadableSpan", "tuple"]
+    assert kinds == ["ReadableSpan", "ReadableSpan", "tuple", "tuple"]
     assert queue.force_flush(5000)
     spans = sent.spans()
-    assert set(spans) == {"failed", "long", "short"}
+    assert set(spans) == {"failed", "long", "short", "chat long"}
     assert spans["failed"]["app.note"] == spans["short"]["app.note"] == "the key is [REDACTED]"
     assert KEY not in repr(spans) and len(sent.bodies) == 1
 
