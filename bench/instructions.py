@@ -34,19 +34,16 @@ Rows (``--rows``, default all):
 from __future__ import annotations
 
 import argparse
-import http.server
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from langchain_overhead import ROOT, _Sink, build_chain, setup_peer
+from langchain_overhead import ROOT, build_chain, setup_peer, start_receiver
 
 BIN = Path(sys.executable).parent
 OUT = ROOT / "bench" / "results"
@@ -132,16 +129,8 @@ def _installed(row: str) -> bool:
 
 
 def measure(rows: list[str], small: int, large: int, jobs: int) -> dict[str, float]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLM_INSTRUMENT_"))}
-    base.update(
-        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
-        OTEL_BSP_MAX_QUEUE_SIZE="65536",
-        TRACELOOP_TELEMETRY="false",
-        HF_HUB_OFFLINE="1",
-    )
+    server, base = start_receiver()
+    base["HF_HUB_OFFLINE"] = "1"
     envs: dict[str, dict[str, str]] = {}
     for row in rows:
         agent = ROWS[row]

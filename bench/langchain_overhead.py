@@ -146,6 +146,20 @@ class _Sink(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def start_receiver() -> tuple[http.server.ThreadingHTTPServer, dict[str, str]]:
+    """A local OTLP receiver (``_Sink``) on its own thread, and the environment for the
+    children: no ``OTEL_``/``LLM_INSTRUMENT_`` setting of ours, spans and metrics to it."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLM_INSTRUMENT_"))}
+    env.update(
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{server.server_address[1]}",
+        OTEL_BSP_MAX_QUEUE_SIZE="65536",
+        TRACELOOP_TELEMETRY="false",
+    )
+    return server, env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--iterations", type=int, default=1000)
@@ -156,16 +170,8 @@ def main() -> None:
     if args.child:
         child(args.child, args.iterations, args.repeats)
         return
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLM_INSTRUMENT_"))}
-    env.update(
-        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
-        OTEL_BSP_MAX_QUEUE_SIZE="65536",
-        OTEL_METRIC_EXPORT_INTERVAL="5000",
-        TRACELOOP_TELEMETRY="false",
-    )
+    server, env = start_receiver()
+    env["OTEL_METRIC_EXPORT_INTERVAL"] = "5000"
     results: dict[str, tuple[float, float]] = {}
     for mode in args.modes.split(","):
         sizes = ["--iterations", str(args.iterations), "--repeats", str(args.repeats)]

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import ReadableSpan, Span
 
+    from llm_instrument.exporters.otlp_encoding import EncodedSpan
+
 SPAN_OVERHEAD_BYTES = 2048
 """What a finished span costs in memory beyond its attribute values (objects, dicts, ids)."""
 ENCODED_OVERHEAD_BYTES = 112
@@ -78,12 +80,16 @@ def _attributes_bytes(attributes: Any) -> int:
     return size
 
 
+def plain_attributes(span: ReadableSpan) -> Any:
+    """A finished span's attributes as cheaply iterable as they come: the SDK span's own
+    (not the proxy ``span.attributes`` returns), unwrapped by ``_plain``."""
+    attributes = getattr(span, "_attributes", None)
+    return _plain(span.attributes if attributes is None else attributes)
+
+
 def span_bytes(span: ReadableSpan) -> int:
     """An estimate of the memory a finished span holds (attribute values dominate)."""
-    attributes = getattr(span, "_attributes", None)  # the SDK span's own, not a proxy of it
-    size = SPAN_OVERHEAD_BYTES + _attributes_bytes(
-        span.attributes if attributes is None else attributes
-    )
+    size = SPAN_OVERHEAD_BYTES + _attributes_bytes(plain_attributes(span))
     for event in span.events:
         size += 256 + _attributes_bytes(event.attributes)
     for link in span.links:
@@ -91,18 +97,16 @@ def span_bytes(span: ReadableSpan) -> int:
     return size
 
 
-Encoded = tuple[int, bytes]
-"""A span an ``EarlyEncoder`` wrote: an index of its own and the span's bytes."""
-_Item = Any  # ``Encoded`` or ``ReadableSpan``: told apart by ``type(item) is tuple``
+_Item = Any  # ``EncodedSpan`` or ``ReadableSpan``: an encoded one is a tuple
 
 
 class EarlyEncoder(Protocol):
     """Writes a span for its exporter when it ends, and exports a batch of such items."""
 
-    def encode(self, span: ReadableSpan) -> Encoded | None:
+    def encode(self, span: ReadableSpan) -> EncodedSpan | None:
         """The span written now, or None to queue the span itself."""
 
-    def export(self, items: Sequence[Encoded | ReadableSpan]) -> SpanExportResult:
+    def export(self, items: Sequence[EncodedSpan | ReadableSpan]) -> SpanExportResult:
         """Export encoded items and spans (those ``encode`` left) together."""
 
 
@@ -144,7 +148,7 @@ class SpanQueue(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         pass
 
-    def _encoded(self, span: ReadableSpan) -> Encoded | None:
+    def _encoded(self, span: ReadableSpan) -> EncodedSpan | None:
         encoder = self.encoder
         if encoder is None:
             return None

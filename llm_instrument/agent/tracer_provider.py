@@ -209,14 +209,13 @@ def setup(settings: config.Settings) -> TracerProvider | None:
     provider = TracerProvider(resource=_resource(), shutdown_on_exit=False, **_self_metrics())
     exporter = make_span_exporter(settings)
     if exporter is not None:
-        policy_exporter = PolicyExporter(exporter)  # applies to every span, whoever made it
         queue = SpanQueue(
-            policy_exporter,
+            PolicyExporter(exporter),  # the content policy: every span, whoever made it
             max_spans=settings.max_queue_size,
             max_bytes=settings.max_queue_bytes,
             batch_size=settings.max_export_batch_size,
             delay_s=settings.schedule_delay_ms / 1000,
-            encoder=early_encoder(policy_exporter),
+            encoder=early_encoder(exporter),  # the same policy, applied as spans end
         )
         provider.add_span_processor(queue)
         shutdown.register(queue.drain, abort=_abort_exports)

@@ -159,6 +159,15 @@ def _without_attributes(span: ReadableSpan) -> ReadableSpan:
     return _PolicySpan(span, attributes={}, events=[])
 
 
+def safe(span: ReadableSpan, rules: Policy) -> ReadableSpan:
+    """``span`` under the policy; on a failure, without its attributes and events (an
+    unforeseen value must not leak, and the span itself must not be lost)."""
+    result = None
+    with guard("content policy on an exported span"):
+        result = apply(span, rules)
+    return result if result is not None else _without_attributes(span)
+
+
 class PolicyExporter(SpanExporter):
     """Applies the content policy to each span, then hands the batch to ``exporter``."""
 
@@ -167,16 +176,7 @@ class PolicyExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         rules = policy()
-        return self.exporter.export([self.safe(span, rules) for span in spans])
-
-    @staticmethod
-    def safe(span: ReadableSpan, rules: Policy) -> ReadableSpan:
-        """``span`` under the policy; on a failure, without its attributes and events (an
-        unforeseen value must not leak, and the span itself must not be lost)."""
-        safe = None
-        with guard("content policy on an exported span"):
-            safe = apply(span, rules)
-        return safe if safe is not None else _without_attributes(span)
+        return self.exporter.export([safe(span, rules) for span in spans])
 
     def shutdown(self) -> None:
         self.exporter.shutdown()

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 
     from llm_instrument.agent import config
     from llm_instrument.agent.span_queue import EarlyEncoder
-    from llm_instrument.content_policy.exporter import PolicyExporter
 
 
 def make_span_exporter(settings: config.Settings) -> SpanExporter | None:
@@ -44,11 +43,11 @@ def make_span_exporter(settings: config.Settings) -> SpanExporter | None:
     return otlp.OTLPSpanExporter(url)
 
 
-def early_encoder(policy_exporter: PolicyExporter) -> EarlyEncoder | None:
-    """The span queue's encoder where its exporter is OTLP over HTTP (``early_encoding``)."""
+def early_encoder(exporter: SpanExporter) -> EarlyEncoder | None:
+    """The span queue's encoder where ``exporter`` is OTLP over HTTP (``early_encoding``)."""
     otlp = sys.modules.get("llm_instrument.exporters.otlp")  # not imported: not OTLP
-    if otlp is None or not isinstance(policy_exporter.exporter, otlp.OTLPSpanExporter):
+    if otlp is None or not isinstance(exporter, otlp.OTLPSpanExporter):
         return None
     from llm_instrument.exporters.early_encoding import EarlyEncoding
 
-    return EarlyEncoding(policy_exporter, policy_exporter.exporter)
+    return EarlyEncoding(exporter)

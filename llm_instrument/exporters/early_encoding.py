@@ -9,7 +9,7 @@ ends is one ``(int, bytes)`` tuple, which the collector stops tracking at its fi
 and its weight in the queue's byte bound is its real size.
 
 What runs at the end of a span, in the application's thread, is what the export thread
-did before: the content policy (``PolicyExporter.safe``, the same one every exported span
+did before: the content policy (``content_policy.exporter.safe``, the same one every span
 passes) and ``otlp_encoding.encode_span``. Only for spans where that is cheap. The GenAI
 core's spans are: the core applied the policy when it wrote them, so the policy's pass is
 one loop over their values, and their content is already cut to the span budget. Any other
@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from llm_instrument.agent.span_queue import plain_attributes
 from llm_instrument.content_policy.attributes import CORE_SCOPE
+from llm_instrument.content_policy.exporter import safe
 from llm_instrument.content_policy.policy import policy
 from llm_instrument.exporters.otlp_encoding import (
     EncodedSpan,
@@ -38,7 +40,6 @@ from llm_instrument.exporters.otlp_encoding import (
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
-    from llm_instrument.content_policy.exporter import PolicyExporter
     from llm_instrument.exporters.otlp import OTLPSpanExporter
 
 EARLY_LIMIT_CHARS = 4096
@@ -55,12 +56,8 @@ def _cheap(span: ReadableSpan) -> bool:
     scope = span.instrumentation_scope
     if scope is not None and scope.name == CORE_SCOPE:
         return True
-    attributes = getattr(span, "_attributes", None)  # the SDK's own, not a copy of it
-    values = getattr(attributes, "_dict", None)
-    if not isinstance(values, dict):
-        values = span.attributes or {}
     chars = 0
-    for value in values.values():
+    for value in (plain_attributes(span) or {}).values():
         if type(value) is str:
             chars += len(value)
     return chars <= EARLY_LIMIT_CHARS
@@ -70,19 +67,18 @@ class EarlyEncoding:
     """The ``span_queue.EarlyEncoder`` for OTLP over HTTP: policy and writer at the end of
     each span; one request per batch for what was written and what was left."""
 
-    def __init__(self, policy_exporter: PolicyExporter, exporter: OTLPSpanExporter) -> None:
-        self.policy_exporter = policy_exporter
+    def __init__(self, exporter: OTLPSpanExporter) -> None:
         self.exporter = exporter
 
     def encode(self, span: ReadableSpan) -> EncodedSpan | None:
         if not _cheap(span):
             return None
-        return encode_span(self.policy_exporter.safe(span, policy()))
+        return encode_span(safe(span, policy()))
 
     def export(self, items: Sequence[EncodedSpan | ReadableSpan]) -> SpanExportResult:
         rules = policy()
         encoded = [item for item in items if isinstance(item, tuple)]
-        left = [self.policy_exporter.safe(i, rules) for i in items if not isinstance(i, tuple)]
+        left = [safe(item, rules) for item in items if not isinstance(item, tuple)]
         body = encode_request(encoded) if encoded else b""
         if left:
             body += encode_spans(left)

@@ -59,11 +59,10 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sent]:
 
 
 def _queue(sent: Sent) -> tuple[SpanQueue, TracerProvider]:
-    policy_exporter = PolicyExporter(sent.exporter)
-    encoder = early_encoder(policy_exporter)
+    encoder = early_encoder(sent.exporter)
     assert encoder is not None
     queue = SpanQueue(
-        policy_exporter,
+        PolicyExporter(sent.exporter),
         max_spans=1000,
         max_bytes=2**30,
         batch_size=512,
@@ -174,4 +173,4 @@ def test_origins_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_only_otlp_over_http_gets_an_encoder() -> None:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    assert early_encoder(PolicyExporter(InMemorySpanExporter())) is None
+    assert early_encoder(InMemorySpanExporter()) is None
