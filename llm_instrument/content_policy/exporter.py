@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Status, StatusCode
 
 from llm_instrument.agent.guard import guard
+from llm_instrument.agent.span_queue import plain_attributes
 from llm_instrument.content_policy import attributes, budget, errors
 from llm_instrument.content_policy.policy import Policy, policy
 from llm_instrument.content_policy.rules import redact
@@ -142,11 +143,12 @@ def apply(span: ReadableSpan, rules: Policy) -> ReadableSpan:
     scope = span.instrumentation_scope
     core = scope is not None and scope.name == attributes.CORE_SCOPE
     changes: dict[str, Any] = {}
-    new_attributes = _attributes(span.attributes, rules, core)
+    new_attributes = _attributes(plain_attributes(span), rules, core)
     if new_attributes is not None:
         changes["attributes"] = new_attributes
-    if span.events:
-        changes["events"] = [_event(event, rules, core) for event in span.events]
+    events = span.events  # a new tuple at each read
+    if events:
+        changes["events"] = [_event(event, rules, core) for event in events]
     description = span.status.description
     if span.status.status_code is StatusCode.ERROR and description:
         safe = errors.status(description, rules)

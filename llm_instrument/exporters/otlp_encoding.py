@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from opentelemetry.trace import SpanKind
 
 from llm_instrument.agent import guard
+from llm_instrument.agent.span_queue import plain_attributes
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
@@ -54,7 +55,7 @@ _LINK_FLAGS = (b"\x35" + struct.pack("<I", 0x100), b"\x35" + struct.pack("<I", 0
 
 _strings: dict[str, bytes] = {}  # str -> field 1 (KeyValue.key and AnyValue.string_value)
 _names: dict[str, bytes] = {}  # span name -> Span.name (field 5)
-_pairs: dict[tuple[str, str], bytes] = {}  # (key, short str value) -> KeyValue body
+_pairs: dict[tuple[bytes, str, Any], bytes] = {}  # (tag, key, short value) -> KeyValue field
 
 _T = TypeVar("_T")
 
@@ -128,14 +129,24 @@ def _key_value(key: str, value: Any) -> bytes:
     return head + _field(b"\x12", _any_value(value))
 
 
+def _short_strings(value: tuple[Any, ...]) -> bool:
+    """A tuple worth a ``_pairs`` entry (finish reasons): short strings only, since
+    ``(1,) == (True,)`` and the two are written differently."""
+    return all(type(item) is str and len(item) <= _CACHED_LEN for item in value)
+
+
 def _attributes(out: list[bytes], tag: bytes, attributes: Attributes) -> None:
     if attributes:
         for key, value in attributes.items():
-            if type(value) is str and len(value) <= _CACHED_LEN:
+            if (type(value) is str and len(value) <= _CACHED_LEN) or (
+                type(value) is tuple and _short_strings(value)
+            ):
                 # enum-like pairs ("gen_ai.operation.name": "chat") repeat in every span
-                pair = (key, value)
-                body = _pairs.get(pair) or _remember(_pairs, pair, _key_value(key, value))
-                out.append(_field(tag, body))
+                pair = (tag, key, value)
+                field = _pairs.get(pair)
+                if field is None:
+                    field = _remember(_pairs, pair, _field(tag, _key_value(key, value)))
+                out.append(field)
             else:
                 out.append(_field(tag, _key_value(key, value)))
 
@@ -171,7 +182,7 @@ def _span(span: ReadableSpan) -> bytes:
         out.append(b"\x39" + _FIXED64(span.start_time))
     if span.end_time:
         out.append(b"\x41" + _FIXED64(span.end_time))
-    _attributes(out, b"\x4a", span.attributes)
+    _attributes(out, b"\x4a", plain_attributes(span))
     out.append(_count(b"\x50", span.dropped_attributes))
     for event in span.events:
         body = [b"\x09" + _FIXED64(event.timestamp) if event.timestamp else b""]

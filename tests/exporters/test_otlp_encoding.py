@@ -211,6 +211,25 @@ def test_str_and_int_subclasses_are_written_not_handed_over() -> None:
     assert_same([span])
 
 
+def test_repeated_values_are_written_the_same_wherever_they_recur() -> None:
+    """Short values are kept written, per field: an equal value of another type, the same
+    pair in an event or a link, must not be given the bytes kept for the first one."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource({"k": ("stop",)}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("repeats")
+    values: list[Any] = [("stop",), ("stop",), "stop", (1,), (True,), (1.0,), 1, True, ()]
+    link = Link(SpanContext(1, 99, is_remote=True), {"k": ("stop",)})
+    for value in values * 2:
+        span = tracer.start_span("s", attributes={"k": value}, links=[link])
+        span.add_event("e", {"k": value})
+        span.end()
+    request = assert_same(memory.get_finished_spans())
+    written = request.resource_spans[0].scope_spans[0].spans
+    assert written[3].attributes[0].value.array_value.values[0].int_value == 1
+    assert written[4].attributes[0].value.array_value.values[0].bool_value is True
+
+
 def _random_value(rng: random.Random, depth: int = 0) -> Any:
     choice = rng.randrange(10 if depth < 2 else 7)
     if choice == 0:
