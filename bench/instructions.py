@@ -11,7 +11,8 @@ Needs valgrind (Debian ``valgrind``); the peers' rows need their packages (see
 
 Why: on this shared 2-core VM the bare invoke's time moved between 1.5 and 2.4 ms in one
 day, and the timed ratios by more than a change saves. User-space instructions are the same
-from run to run (within 0.3%). They are not time: they leave out the kernel (the chain's
+from run to run (within 0.5%; within 2% for ``handler-noop`` and ``no-handler``, which
+varied more between runs). They are not time: they leave out the kernel (the chain's
 parallel step starts a thread per invoke), cache misses and the GIL hand-offs to the export
 thread, so the timed ratios of ``run_all.py`` stay the figures the overhead issue asks for;
 these say what a change saved and where the instructions go.
