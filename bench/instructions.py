@@ -10,12 +10,13 @@ Needs valgrind (Debian ``valgrind``); the peers' rows need their packages (see
 ``large - small`` is the instructions of one invoke, start-up and exit cancelling out.
 
 Why: on this shared 2-core VM the bare invoke's time moved between 1.5 and 2.4 ms in one
-day, and the timed ratios by more than a change saves. User-space instructions are the same
-from run to run (within 0.5%; within 2% for ``handler-noop`` and ``no-handler``, which
-varied more between runs). They are not time: they leave out the kernel (the chain's
-parallel step starts a thread per invoke), cache misses and the GIL hand-offs to the export
-thread, so the timed ratios of ``run_all.py`` stay the figures the overhead issue asks for;
-these say what a change saved and where the instructions go.
+day, and the timed ratios by more than a change saves. User-space instructions of the bare
+and agent rows are the same from run to run on a quiet machine (within 0.5%); the ablation
+rows less so, since the chain's parallel step starts one pool thread or two per invoke
+depending on timing (up to +-5% under other load). They are not time: they leave out the
+kernel (the thread starts above), cache misses and the GIL hand-offs to the export thread,
+so the timed ratios of ``run_all.py`` stay the figures the overhead issue asks for; these
+say what a change saved and where the instructions go.
 
 Rows (``--rows``, default all):
 
