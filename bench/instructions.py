@@ -10,13 +10,13 @@ Needs valgrind (Debian ``valgrind``); the peers' rows need their packages (see
 ``large - small`` is the instructions of one invoke, start-up and exit cancelling out.
 
 Why: on this shared 2-core VM the bare invoke's time moved between 1.5 and 2.4 ms in one
-day, and the timed ratios by more than a change saves. User-space instructions of the bare
-and agent rows are the same from run to run on a quiet machine (within 0.5%); the ablation
-rows less so, since the chain's parallel step starts one pool thread or two per invoke
-depending on timing (up to +-5% under other load). They are not time: they leave out the
-kernel (the thread starts above), cache misses and the GIL hand-offs to the export thread,
-so the timed ratios of ``run_all.py`` stay the figures the overhead issue asks for; these
-say what a change saved and where the instructions go.
+day, and the timed ratios by more than a change saves. User-space instructions move less,
+though not nothing: the chain's parallel step starts one pool thread or two per invoke
+depending on timing (~0.2 M instructions each), so a row moves by a few percent between runs
+(bare 6.17-6.59 M over eight). They are not time: they leave out the kernel (the thread
+starts above), cache misses and the GIL hand-offs to the export thread, so the timed ratios
+of ``run_all.py`` stay the figures the overhead issue asks for; these say roughly what a
+change saved and where the instructions go.
 
 Rows (``--rows``, default all):
 
