@@ -239,10 +239,7 @@ class SpanQueue(SpanProcessor):
         items = [item for item, _ in batch]
         try:
             with guard("exporting spans"):
-                if self.encoder is not None:
-                    result = self.encoder.export(items)
-                else:
-                    result = self.exporter.export(items)
+                result = (self.encoder or self.exporter).export(items)
         finally:
             with self._lock:
                 self._in_flight -= len(batch)
