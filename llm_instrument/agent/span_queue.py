@@ -35,6 +35,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from llm_instrument.agent import notices, shutdown
+from llm_instrument.agent.finished_span import plain, plain_attributes
 from llm_instrument.agent.guard import guard
 
 if TYPE_CHECKING:
@@ -61,30 +62,15 @@ def _value_bytes(value: Any) -> int:
     return 16
 
 
-def _plain(attributes: Any) -> Any:
-    """The dict inside the SDK's ``BoundedAttributes`` (a finished span's no longer change),
-    else the mapping itself: iterating ``BoundedAttributes`` costs a lock and a Python call
-    per item, which was half of this estimate's cost."""
-    inner = getattr(attributes, "_dict", None)
-    return inner if isinstance(inner, dict) else attributes
-
-
 def _attributes_bytes(attributes: Any) -> int:
     """Called once per finished span in the application's thread, so it is one plain loop:
     strings (the values that dominate) measured in place, the rest by ``_value_bytes``."""
     if not attributes:
         return 0
     size = _ATTRIBUTE_OVERHEAD_BYTES * len(attributes)
-    for key, value in _plain(attributes).items():
+    for key, value in plain(attributes).items():
         size += len(key) + (sys.getsizeof(value) if type(value) is str else _value_bytes(value))
     return size
-
-
-def plain_attributes(span: ReadableSpan) -> Any:
-    """A finished span's attributes as cheaply iterable as they come: the SDK span's own
-    (not the proxy ``span.attributes`` returns), unwrapped by ``_plain``."""
-    attributes = getattr(span, "_attributes", None)
-    return _plain(span.attributes if attributes is None else attributes)
 
 
 def span_bytes(span: ReadableSpan) -> int:

@@ -24,8 +24,8 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Status, StatusCode
 
+from llm_instrument.agent.finished_span import plain_attributes
 from llm_instrument.agent.guard import guard
-from llm_instrument.agent.span_queue import plain_attributes
 from llm_instrument.content_policy import attributes, budget, errors
 from llm_instrument.content_policy.policy import Policy, policy
 from llm_instrument.content_policy.rules import redact

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from llm_instrument.agent.span_queue import plain_attributes
+from llm_instrument.agent.finished_span import plain_attributes
 from llm_instrument.content_policy.attributes import CORE_SCOPE
 from llm_instrument.content_policy.exporter import safe
 from llm_instrument.content_policy.policy import policy

@@ -12,8 +12,8 @@ Limits: a value it does not write the way the SDK does (an unknown type, an int 
 int64, a string that is not valid UTF-8) sends that whole batch through the SDK encoder,
 which skips the key and logs it as before; any other failure here is reported once
 through ``guard`` and takes the same path, so no batch is lost to this module. Only the
-stdlib, the OTel API and the agent's own span queue (loaded with the tracer provider
-anyway) are imported here: protobuf loads only for such a batch.
+stdlib, the OTel API and the agent's ``guard`` and ``finished_span`` are imported here:
+protobuf loads only for such a batch.
 
 Two ways in: ``encode_spans`` writes a batch of spans; ``encode_span`` writes one span as it
 ends (``early_encoding``) and ``encode_request`` groups such spans into a request later.
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from opentelemetry.trace import SpanKind
 
 from llm_instrument.agent import guard
-from llm_instrument.agent.span_queue import plain_attributes
+from llm_instrument.agent.finished_span import plain_attributes
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
